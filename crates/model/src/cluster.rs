@@ -1,8 +1,8 @@
 //! The cluster object: one per cluster, holding cluster-wide settings.
 
+use crate::ClusterId;
 use crate::meta::Meta;
 use crate::validate::{ValidationError, check_name};
-use crate::ClusterId;
 use serde::{Deserialize, Serialize};
 
 /// The stored cluster object.
@@ -46,10 +46,16 @@ impl ClusterSpec {
     pub fn validate(&self) -> Result<(), ValidationError> {
         check_name("spec.name", &self.name)?;
         if self.task_history_limit > 1000 {
-            return Err(ValidationError::new("spec.task_history_limit", "must be at most 1000"));
+            return Err(ValidationError::new(
+                "spec.task_history_limit",
+                "must be at most 1000",
+            ));
         }
         if self.snapshot_interval == 0 {
-            return Err(ValidationError::new("spec.snapshot_interval", "must be positive"));
+            return Err(ValidationError::new(
+                "spec.snapshot_interval",
+                "must be positive",
+            ));
         }
         if !(100..=3_600_000).contains(&self.heartbeat_period_ms) {
             return Err(ValidationError::new(

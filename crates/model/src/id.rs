@@ -96,10 +96,18 @@ mod tests {
 
     #[test]
     fn ids_are_25_lowercase_base36_chars() {
-        for bits in [0u128, 1, u128::MAX, 0x1234_5678_9abc_def0_1122_3344_5566_7788] {
+        for bits in [
+            0u128,
+            1,
+            u128::MAX,
+            0x1234_5678_9abc_def0_1122_3344_5566_7788,
+        ] {
             let id = encode_id(bits);
             assert_eq!(id.len(), ID_LEN);
-            assert!(id.bytes().all(|b| b.is_ascii_digit() || b.is_ascii_lowercase()));
+            assert!(
+                id.bytes()
+                    .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase())
+            );
         }
         assert_ne!(encode_id(1), encode_id(2));
         assert_eq!(encode_id(0), "0".repeat(ID_LEN));

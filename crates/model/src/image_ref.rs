@@ -34,7 +34,9 @@ pub enum ImageRefError {
     #[error("image reference is empty")]
     Empty,
     /// The repository name breaks the grammar.
-    #[error("{0:?}: repository name must be lowercase path components of [a-z0-9] joined by '.', '_', '__' or '-'")]
+    #[error(
+        "{0:?}: repository name must be lowercase path components of [a-z0-9] joined by '.', '_', '__' or '-'"
+    )]
     BadName(String),
     /// The name is longer than 255 characters.
     #[error("repository name is longer than {MAX_NAME_LEN} characters")]
@@ -101,7 +103,12 @@ impl ImageRef {
             (None, None) => Some(DEFAULT_TAG.to_owned()),
             (t, _) => t,
         };
-        Ok(Self { registry, repository, tag, digest })
+        Ok(Self {
+            registry,
+            repository,
+            tag,
+            digest,
+        })
     }
 
     /// `registry/repository`, without tag or digest.
@@ -166,15 +173,24 @@ fn check_tag(t: &str) -> Result<(), ImageRefError> {
         && b.len() <= 128
         && word(b[0])
         && b[1..].iter().all(|&x| word(x) || x == b'.' || x == b'-');
-    if ok { Ok(()) } else { Err(ImageRefError::BadTag(t.to_owned())) }
+    if ok {
+        Ok(())
+    } else {
+        Err(ImageRefError::BadTag(t.to_owned()))
+    }
 }
 
 fn check_digest(d: &str) -> Result<(), ImageRefError> {
     let bad = || ImageRefError::BadDigest(d.to_owned());
     let (alg, hex) = d.split_once(':').ok_or_else(bad)?;
     let alg_ok = alg.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
-        && alg.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '.' | '_' | '-'));
-    let hex_ok = hex.len() >= 32 && hex.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase());
+        && alg
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '.' | '_' | '-'));
+    let hex_ok = hex.len() >= 32
+        && hex
+            .chars()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase());
     if !alg_ok || !hex_ok || (alg == "sha256" && hex.len() != 64) {
         return Err(bad());
     }
@@ -194,7 +210,11 @@ fn check_registry(r: &str) -> Result<(), ImageRefError> {
                 && !l.ends_with('-')
         });
     let port_ok = port.is_none_or(|p| p.parse::<u16>().is_ok_and(|n| n > 0));
-    if host_ok && port_ok { Ok(()) } else { Err(ImageRefError::BadRegistry(r.to_owned())) }
+    if host_ok && port_ok {
+        Ok(())
+    } else {
+        Err(ImageRefError::BadRegistry(r.to_owned()))
+    }
 }
 
 #[cfg(test)]
@@ -202,7 +222,9 @@ mod tests {
     use super::*;
 
     fn norm(s: &str) -> String {
-        ImageRef::parse(s).map(|r| r.to_string()).unwrap_or_else(|e| format!("ERR {e}"))
+        ImageRef::parse(s)
+            .map(|r| r.to_string())
+            .unwrap_or_else(|e| format!("ERR {e}"))
     }
 
     #[test]
@@ -214,19 +236,38 @@ mod tests {
         assert_eq!(norm("localhost/app:v1"), "localhost/app:v1");
         assert_eq!(norm("reg.example.com/a/b/c:v2"), "reg.example.com/a/b/c:v2");
         let d = format!("sha256:{}", "a".repeat(64));
-        assert_eq!(norm(&format!("busybox@{d}")), format!("docker.io/library/busybox@{d}"));
+        assert_eq!(
+            norm(&format!("busybox@{d}")),
+            format!("docker.io/library/busybox@{d}")
+        );
         assert_eq!(
             norm(&format!("busybox:1@{d}")),
             format!("docker.io/library/busybox:1@{d}")
         );
-        assert_eq!(norm("a__b.c-d---e"), "docker.io/library/a__b.c-d---e:latest");
+        assert_eq!(
+            norm("a__b.c-d---e"),
+            "docker.io/library/a__b.c-d---e:latest"
+        );
     }
 
     #[test]
     fn refused() {
         for bad in [
-            "", "Busybox", "busybox:", ":tag", "busy box", "a//b", "a/", "/a", "a___b", "-a", "a-",
-            "busybox@sha256:abc", "busybox:-bad", "host:99999/app", "a..b",
+            "",
+            "Busybox",
+            "busybox:",
+            ":tag",
+            "busy box",
+            "a//b",
+            "a/",
+            "/a",
+            "a___b",
+            "-a",
+            "a-",
+            "busybox@sha256:abc",
+            "busybox:-bad",
+            "host:99999/app",
+            "a..b",
         ] {
             assert!(ImageRef::parse(bad).is_err(), "{bad:?} should be refused");
         }

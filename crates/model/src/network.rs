@@ -1,8 +1,8 @@
 //! Networks: overlay networks services attach to.
 
+use crate::NetworkId;
 use crate::meta::Meta;
 use crate::validate::{ValidationError, check_labels, check_name};
-use crate::NetworkId;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -77,6 +77,9 @@ impl NetworkSpec {
 }
 
 fn is_ipv4_cidr(s: &str) -> bool {
-    let Some((ip, len)) = s.split_once('/') else { return false };
-    ip.parse::<std::net::Ipv4Addr>().is_ok() && len.parse::<u8>().is_ok_and(|l| (8..=30).contains(&l))
+    let Some((ip, len)) = s.split_once('/') else {
+        return false;
+    };
+    ip.parse::<std::net::Ipv4Addr>().is_ok()
+        && len.parse::<u8>().is_ok_and(|l| (8..=30).contains(&l))
 }

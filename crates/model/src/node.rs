@@ -1,8 +1,8 @@
 //! Nodes: the machines of the cluster, each a worker and possibly a manager.
 
+use crate::NodeId;
 use crate::meta::Meta;
 use crate::validate::{ValidationError, check_labels};
-use crate::NodeId;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 

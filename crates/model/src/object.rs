@@ -27,8 +27,15 @@ pub enum Kind {
 
 impl Kind {
     /// Every kind.
-    pub const ALL: [Kind; 7] =
-        [Kind::Cluster, Kind::Node, Kind::Service, Kind::Task, Kind::Network, Kind::Secret, Kind::Config];
+    pub const ALL: [Kind; 7] = [
+        Kind::Cluster,
+        Kind::Node,
+        Kind::Service,
+        Kind::Task,
+        Kind::Network,
+        Kind::Secret,
+        Kind::Config,
+    ];
 
     /// Lowercase name.
     pub fn name(self) -> &'static str {
@@ -45,7 +52,10 @@ impl Kind {
 
     /// Whether objects of this kind have unique names.
     pub fn has_unique_name(self) -> bool {
-        matches!(self, Kind::Service | Kind::Network | Kind::Secret | Kind::Config)
+        matches!(
+            self,
+            Kind::Service | Kind::Network | Kind::Secret | Kind::Config
+        )
     }
 }
 
@@ -63,10 +73,10 @@ pub enum Object {
     Cluster(Cluster),
     /// A node.
     Node(Node),
-    /// A service.
-    Service(Service),
-    /// A task.
-    Task(Task),
+    /// A service (boxed: it carries two specs and would bloat every table slot).
+    Service(Box<Service>),
+    /// A task (boxed, like services).
+    Task(Box<Task>),
     /// A network.
     Network(Network),
     /// A secret.
@@ -118,6 +128,51 @@ impl Object {
         each!(self, o => &mut o.meta)
     }
 
+    /// The cluster inside, if it is one.
+    pub fn as_cluster(&self) -> Option<&Cluster> {
+        if let Object::Cluster(c) = self {
+            Some(c)
+        } else {
+            None
+        }
+    }
+
+    /// The node inside, if it is one.
+    pub fn as_node(&self) -> Option<&Node> {
+        if let Object::Node(n) = self {
+            Some(n)
+        } else {
+            None
+        }
+    }
+
+    /// The service inside, if it is one.
+    pub fn as_service(&self) -> Option<&Service> {
+        if let Object::Service(s) = self {
+            Some(s)
+        } else {
+            None
+        }
+    }
+
+    /// The task inside, if it is one.
+    pub fn as_task(&self) -> Option<&Task> {
+        if let Object::Task(t) = self {
+            Some(t)
+        } else {
+            None
+        }
+    }
+
+    /// The network inside, if it is one.
+    pub fn as_network(&self) -> Option<&Network> {
+        if let Object::Network(n) = self {
+            Some(n)
+        } else {
+            None
+        }
+    }
+
     /// Its unique name, for kinds that have one.
     pub fn name(&self) -> Option<&str> {
         match self {
@@ -139,4 +194,16 @@ macro_rules! from_kind {
         }
     )*};
 }
-from_kind!(Cluster, Node, Service, Task, Network, Secret, Config);
+from_kind!(Cluster, Node, Network, Secret, Config);
+
+impl From<Task> for Object {
+    fn from(o: Task) -> Self {
+        Object::Task(Box::new(o))
+    }
+}
+
+impl From<Service> for Object {
+    fn from(o: Service) -> Self {
+        Object::Service(Box::new(o))
+    }
+}

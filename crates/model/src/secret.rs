@@ -55,11 +55,19 @@ pub struct ConfigSpec {
     pub data: Vec<u8>,
 }
 
-fn check_blob(name: &str, labels: &BTreeMap<String, String>, len: usize, max: usize) -> Result<(), ValidationError> {
+fn check_blob(
+    name: &str,
+    labels: &BTreeMap<String, String>,
+    len: usize,
+    max: usize,
+) -> Result<(), ValidationError> {
     check_name("spec.name", name)?;
     check_labels("spec.labels", labels)?;
     if len == 0 || len >= max {
-        return Err(ValidationError::new("spec.data", format!("must be 1 to {} bytes", max - 1)));
+        return Err(ValidationError::new(
+            "spec.data",
+            format!("must be 1 to {} bytes", max - 1),
+        ));
     }
     Ok(())
 }

@@ -4,10 +4,10 @@
 //! write; the defaults are Docker Swarm's (restart on any exit after 5 s, stop grace period 10 s,
 //! updates one task at a time, pausing on failure, with a 5 s monitor).
 
+use crate::ServiceId;
 use crate::image_ref::ImageRef;
 use crate::meta::Meta;
 use crate::validate::{ValidationError, check_labels, check_name};
-use crate::ServiceId;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -365,7 +365,10 @@ impl ServiceSpec {
                     format!("{replicas} is out of range: must be between 0 and {MAX_REPLICAS}"),
                 ));
             }
-            ServiceMode::ReplicatedJob { max_concurrent, total_completions } => {
+            ServiceMode::ReplicatedJob {
+                max_concurrent,
+                total_completions,
+            } => {
                 if total_completions > MAX_REPLICAS {
                     return Err(ValidationError::new(
                         "spec.mode.replicated_job.total_completions",
@@ -392,7 +395,10 @@ impl ServiceSpec {
         self.endpoint_spec.validate("spec.endpoint_spec")?;
         for (i, n) in self.networks.iter().enumerate() {
             if n.is_empty() {
-                return Err(ValidationError::new(format!("spec.networks[{i}]"), "must not be empty"));
+                return Err(ValidationError::new(
+                    format!("spec.networks[{i}]"),
+                    "must not be empty",
+                ));
             }
         }
         Ok(())
@@ -409,7 +415,8 @@ impl ServiceSpec {
 
 impl TaskSpec {
     fn validate(&self, at: &str) -> Result<(), ValidationError> {
-        self.container_spec.validate(&format!("{at}.container_spec"))?;
+        self.container_spec
+            .validate(&format!("{at}.container_spec"))?;
         let r = &self.resources;
         let res = format!("{at}.resources");
         if r.limit_nano_cpus != 0 && r.reserve_nano_cpus > r.limit_nano_cpus {
@@ -462,23 +469,37 @@ pub fn check_constraint(field: &str, c: &str) -> Result<(), ValidationError> {
     } else if let Some((k, v)) = c.split_once("!=") {
         (k.trim(), v.trim())
     } else {
-        return Err(ValidationError::new(field, format!("{c:?}: expected KEY==VALUE or KEY!=VALUE")));
+        return Err(ValidationError::new(
+            field,
+            format!("{c:?}: expected KEY==VALUE or KEY!=VALUE"),
+        ));
     };
     let known = matches!(
         key,
         "node.id" | "node.hostname" | "node.role" | "node.platform.os" | "node.platform.arch"
-    ) || key.strip_prefix("node.labels.").is_some_and(|l| !l.is_empty());
+    ) || key
+        .strip_prefix("node.labels.")
+        .is_some_and(|l| !l.is_empty());
     if !known {
         return Err(ValidationError::new(
             field,
-            format!("unknown constraint key {key:?}; known keys: {}", CONSTRAINT_KEYS.join(", ")),
+            format!(
+                "unknown constraint key {key:?}; known keys: {}",
+                CONSTRAINT_KEYS.join(", ")
+            ),
         ));
     }
     if value.is_empty() {
-        return Err(ValidationError::new(field, format!("{c:?}: value must not be empty")));
+        return Err(ValidationError::new(
+            field,
+            format!("{c:?}: value must not be empty"),
+        ));
     }
     if key == "node.role" && !matches!(value, "manager" | "worker") {
-        return Err(ValidationError::new(field, "node.role must be manager or worker"));
+        return Err(ValidationError::new(
+            field,
+            "node.role must be manager or worker",
+        ));
     }
     Ok(())
 }
@@ -486,16 +507,21 @@ pub fn check_constraint(field: &str, c: &str) -> Result<(), ValidationError> {
 impl ContainerSpec {
     fn validate(&self, at: &str) -> Result<(), ValidationError> {
         if self.image.is_empty() {
-            return Err(ValidationError::new(format!("{at}.image"), "an image is required"));
+            return Err(ValidationError::new(
+                format!("{at}.image"),
+                "an image is required",
+            ));
         }
-        ImageRef::parse(&self.image)
-            .map_err(|e| ValidationError::new(format!("{at}.image"), e))?;
+        ImageRef::parse(&self.image).map_err(|e| ValidationError::new(format!("{at}.image"), e))?;
         for (i, e) in self.env.iter().enumerate() {
             check_env(&format!("{at}.env[{i}]"), e)?;
         }
         check_labels(&format!("{at}.labels"), &self.labels)?;
         if !self.dir.is_empty() && !self.dir.starts_with('/') {
-            return Err(ValidationError::new(format!("{at}.dir"), "must be an absolute path"));
+            return Err(ValidationError::new(
+                format!("{at}.dir"),
+                "must be an absolute path",
+            ));
         }
         if !self.hostname.is_empty()
             && (self.hostname.len() > 253 || self.hostname.chars().any(char::is_whitespace))
@@ -508,7 +534,10 @@ impl ContainerSpec {
         for (i, m) in self.mounts.iter().enumerate() {
             let f = format!("{at}.mounts[{i}]");
             if !m.target.starts_with('/') {
-                return Err(ValidationError::new(format!("{f}.target"), "must be an absolute path"));
+                return Err(ValidationError::new(
+                    format!("{f}.target"),
+                    "must be an absolute path",
+                ));
             }
             match m.kind {
                 MountType::Bind if !m.source.starts_with('/') => {
@@ -517,9 +546,14 @@ impl ContainerSpec {
                         "bind source must be an absolute host path",
                     ));
                 }
-                MountType::Volume if !m.source.is_empty() => check_name(&format!("{f}.source"), &m.source)?,
+                MountType::Volume if !m.source.is_empty() => {
+                    check_name(&format!("{f}.source"), &m.source)?
+                }
                 MountType::Tmpfs if !m.source.is_empty() => {
-                    return Err(ValidationError::new(format!("{f}.source"), "tmpfs takes no source"));
+                    return Err(ValidationError::new(
+                        format!("{f}.source"),
+                        "tmpfs takes no source",
+                    ));
                 }
                 _ => {}
             }
@@ -552,10 +586,16 @@ impl ContainerSpec {
 pub fn check_env(field: &str, e: &str) -> Result<(), ValidationError> {
     let key = e.split_once('=').map_or(e, |(k, _)| k);
     if key.is_empty() {
-        return Err(ValidationError::new(field, format!("{e:?}: variable name must not be empty")));
+        return Err(ValidationError::new(
+            field,
+            format!("{e:?}: variable name must not be empty"),
+        ));
     }
     if !e.contains('=') {
-        return Err(ValidationError::new(field, format!("{e:?}: expected KEY=VALUE")));
+        return Err(ValidationError::new(
+            field,
+            format!("{e:?}: expected KEY=VALUE"),
+        ));
     }
     if key.chars().any(|c| c.is_whitespace() || c.is_control()) || e.contains('\0') {
         return Err(ValidationError::new(
@@ -564,7 +604,10 @@ pub fn check_env(field: &str, e: &str) -> Result<(), ValidationError> {
         ));
     }
     if e.len() > MAX_ENV_LEN {
-        return Err(ValidationError::new(field, format!("longer than {MAX_ENV_LEN} bytes")));
+        return Err(ValidationError::new(
+            field,
+            format!("longer than {MAX_ENV_LEN} bytes"),
+        ));
     }
     Ok(())
 }
@@ -576,10 +619,37 @@ fn is_signal_name(s: &str) -> bool {
     let name = s.strip_prefix("SIG").unwrap_or(s);
     matches!(
         name,
-        "HUP" | "INT" | "QUIT" | "ILL" | "TRAP" | "ABRT" | "BUS" | "FPE" | "KILL" | "USR1" | "SEGV"
-            | "USR2" | "PIPE" | "ALRM" | "TERM" | "STKFLT" | "CHLD" | "CONT" | "STOP" | "TSTP"
-            | "TTIN" | "TTOU" | "URG" | "XCPU" | "XFSZ" | "VTALRM" | "PROF" | "WINCH" | "IO"
-            | "PWR" | "SYS"
+        "HUP"
+            | "INT"
+            | "QUIT"
+            | "ILL"
+            | "TRAP"
+            | "ABRT"
+            | "BUS"
+            | "FPE"
+            | "KILL"
+            | "USR1"
+            | "SEGV"
+            | "USR2"
+            | "PIPE"
+            | "ALRM"
+            | "TERM"
+            | "STKFLT"
+            | "CHLD"
+            | "CONT"
+            | "STOP"
+            | "TSTP"
+            | "TTIN"
+            | "TTOU"
+            | "URG"
+            | "XCPU"
+            | "XFSZ"
+            | "VTALRM"
+            | "PROF"
+            | "WINCH"
+            | "IO"
+            | "PWR"
+            | "SYS"
     ) || name.starts_with("RTMIN")
         || name.starts_with("RTMAX")
 }
@@ -602,10 +672,16 @@ impl EndpointSpec {
         for (i, p) in self.ports.iter().enumerate() {
             let f = format!("{at}.ports[{i}]");
             if !matches!(p.protocol.as_str(), "tcp" | "udp") {
-                return Err(ValidationError::new(format!("{f}.protocol"), "must be tcp or udp"));
+                return Err(ValidationError::new(
+                    format!("{f}.protocol"),
+                    "must be tcp or udp",
+                ));
             }
             if p.target_port == 0 {
-                return Err(ValidationError::new(format!("{f}.target_port"), "must be 1-65535"));
+                return Err(ValidationError::new(
+                    format!("{f}.target_port"),
+                    "must be 1-65535",
+                ));
             }
             if p.published_port != 0 && !seen.insert((p.published_port, p.protocol.clone())) {
                 return Err(ValidationError::new(
@@ -615,7 +691,10 @@ impl EndpointSpec {
             }
         }
         if self.mode == EndpointMode::Dnsrr
-            && self.ports.iter().any(|p| p.publish_mode == PublishMode::Ingress)
+            && self
+                .ports
+                .iter()
+                .any(|p| p.publish_mode == PublishMode::Ingress)
         {
             return Err(ValidationError::new(
                 format!("{at}.mode"),
@@ -634,7 +713,10 @@ mod tests {
         ServiceSpec {
             name: "web".into(),
             task_template: TaskSpec {
-                container_spec: ContainerSpec { image: "busybox".into(), ..Default::default() },
+                container_spec: ContainerSpec {
+                    image: "busybox".into(),
+                    ..Default::default()
+                },
                 ..Default::default()
             },
             ..Default::default()
@@ -649,7 +731,8 @@ mod tests {
     fn good_spec_passes() {
         let mut s = spec();
         s.task_template.container_spec.env = vec!["A=1".into(), "B=".into()];
-        s.task_template.placement.constraints = vec!["node.labels.zone==a".into(), "node.role!=manager".into()];
+        s.task_template.placement.constraints =
+            vec!["node.labels.zone==a".into(), "node.role!=manager".into()];
         assert_eq!(s.validate(), Ok(()));
     }
 
@@ -660,7 +743,9 @@ mod tests {
         assert_eq!(field_of(&s), "spec.name");
 
         let mut s = spec();
-        s.mode = ServiceMode::Replicated { replicas: MAX_REPLICAS + 1 };
+        s.mode = ServiceMode::Replicated {
+            replicas: MAX_REPLICAS + 1,
+        };
         assert_eq!(field_of(&s), "spec.mode.replicated.replicas");
 
         let mut s = spec();
@@ -689,7 +774,10 @@ mod tests {
 
         let mut s = spec();
         s.task_template.container_spec.stop_signal = "SIGNOPE".into();
-        assert_eq!(field_of(&s), "spec.task_template.container_spec.stop_signal");
+        assert_eq!(
+            field_of(&s),
+            "spec.task_template.container_spec.stop_signal"
+        );
     }
 
     #[test]

@@ -96,7 +96,11 @@ impl TaskState {
 
     /// Checks a transition, returning the target on success.
     pub fn transition(self, to: TaskState) -> Result<TaskState, TransitionError> {
-        if self.can_transition_to(to) { Ok(to) } else { Err(TransitionError { from: self, to }) }
+        if self.can_transition_to(to) {
+            Ok(to)
+        } else {
+            Err(TransitionError { from: self, to })
+        }
     }
 
     /// Lowercase name, as `service ps` shows it.

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 /// A spec was refused; `field` says where and `reason` says why.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 #[error("invalid {field}: {reason}")]
 pub struct ValidationError {
     /// Dotted path of the offending field.
@@ -20,7 +20,10 @@ pub struct ValidationError {
 impl ValidationError {
     /// Builds an error for `field` with `reason`.
     pub fn new(field: impl fmt::Display, reason: impl fmt::Display) -> Self {
-        Self { field: field.to_string(), reason: reason.to_string() }
+        Self {
+            field: field.to_string(),
+            reason: reason.to_string(),
+        }
     }
 }
 
@@ -56,7 +59,11 @@ pub fn check_labels(field: &str, labels: &BTreeMap<String, String>) -> Result<()
         if key.is_empty() {
             return Err(ValidationError::new(field, "label key must not be empty"));
         }
-        if key.len() > 255 || key.chars().any(|c| c.is_whitespace() || c == '=' || c.is_control()) {
+        if key.len() > 255
+            || key
+                .chars()
+                .any(|c| c.is_whitespace() || c == '=' || c.is_control())
+        {
             return Err(ValidationError::new(
                 format!("{field}[{key:?}]"),
                 "label key must be at most 255 bytes without whitespace, control characters or '='",
@@ -74,7 +81,7 @@ mod tests {
     fn names() {
         assert!(check_name("name", "web").is_ok());
         assert!(check_name("name", "web-1.a_b").is_ok());
-        let e = check_name("spec.name", "").unwrap_err();
+        let e = check_name("spec.name", "").expect_err("empty name is refused");
         assert_eq!(e.field, "spec.name");
         assert!(check_name("name", "-web").is_err());
         assert!(check_name("name", "we b").is_err());

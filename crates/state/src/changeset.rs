@@ -40,6 +40,8 @@ impl Changeset {
 }
 
 /// What one applied change did.
+// Events are short-lived and moved once into a shared commit; boxing would only add allocations.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     /// An object appeared.

@@ -23,7 +23,10 @@ pub fn service(id: &str, name: &str) -> Service {
         spec: ServiceSpec {
             name: name.to_owned(),
             task_template: TaskSpec {
-                container_spec: ContainerSpec { image: "busybox".into(), ..Default::default() },
+                container_spec: ContainerSpec {
+                    image: "busybox".into(),
+                    ..Default::default()
+                },
                 ..Default::default()
             },
             ..Default::default()
@@ -66,9 +69,15 @@ where
 }
 
 async fn create_then_read<S: Store>(s: &S) {
-    let ((), v) = s.update(|tx| tx.create(service("s1", "web"))).await.expect("create");
+    let ((), v) = s
+        .update(|tx| tx.create(service("s1", "web")))
+        .await
+        .expect("create");
     assert!(v > Version(0), "a commit must produce a positive version");
-    let got = s.linearizable_view(|t| t.service("s1").cloned()).await.expect("read");
+    let got = s
+        .linearizable_view(|t| t.service("s1").cloned())
+        .await
+        .expect("read");
     let got = got.expect("created service must be readable");
     assert_eq!(got.spec.name, "web");
     assert_eq!(got.meta.version, v, "meta.version is the commit version");
@@ -76,7 +85,9 @@ async fn create_then_read<S: Store>(s: &S) {
 }
 
 async fn duplicate_name_refused_and_nothing_written<S: Store>(s: &S) {
-    s.update(|tx| tx.create(service("s1", "web"))).await.expect("create");
+    s.update(|tx| tx.create(service("s1", "web")))
+        .await
+        .expect("create");
     let before = s.view(|t| t.version());
     let err = s
         .update(|tx| {
@@ -85,40 +96,71 @@ async fn duplicate_name_refused_and_nothing_written<S: Store>(s: &S) {
         })
         .await
         .expect_err("a second service named web must be refused");
-    assert!(matches!(err, StoreError::NameConflict { .. }), "got {err:?}");
+    assert!(
+        matches!(err, StoreError::NameConflict { .. }),
+        "got {err:?}"
+    );
     s.view(|t| {
-        assert!(t.service("s2").is_none(), "refused transaction must write nothing");
+        assert!(
+            t.service("s2").is_none(),
+            "refused transaction must write nothing"
+        );
         assert_eq!(t.version(), before);
     });
     // The same refusal when the conflict is only discovered at commit: two creates in one
     // changeset that the transaction itself let through cannot both land.
-    let err = s.update(|tx| tx.create(service("s1", "other"))).await.expect_err("id reuse");
-    assert!(matches!(err, StoreError::AlreadyExists { .. }), "got {err:?}");
+    let err = s
+        .update(|tx| tx.create(service("s1", "other")))
+        .await
+        .expect_err("id reuse");
+    assert!(
+        matches!(err, StoreError::AlreadyExists { .. }),
+        "got {err:?}"
+    );
 }
 
 async fn stale_update_refused<S: Store>(s: &S) {
-    s.update(|tx| tx.create(service("s1", "web"))).await.expect("create");
+    s.update(|tx| tx.create(service("s1", "web")))
+        .await
+        .expect("create");
     let stale = s.view(|t| t.service("s1").cloned()).expect("exists");
     let mut first = stale.clone();
     first.spec.labels.insert("a".into(), "1".into());
-    s.update(move |tx| tx.update(first)).await.expect("first update");
+    s.update(move |tx| tx.update(first))
+        .await
+        .expect("first update");
     let mut second = stale;
     second.spec.labels.insert("b".into(), "2".into());
-    let err = s.update(move |tx| tx.update(second)).await.expect_err("stale update");
+    let err = s
+        .update(move |tx| tx.update(second))
+        .await
+        .expect_err("stale update");
     assert!(matches!(err, StoreError::Conflict { .. }), "got {err:?}");
     let now = s.view(|t| t.service("s1").cloned()).expect("exists");
     assert_eq!(now.spec.labels.get("a").map(String::as_str), Some("1"));
-    assert!(!now.spec.labels.contains_key("b"), "refused update must leave the service as it was");
+    assert!(
+        !now.spec.labels.contains_key("b"),
+        "refused update must leave the service as it was"
+    );
 }
 
 async fn delete_checks_version<S: Store>(s: &S) {
-    s.update(|tx| tx.create(service("s1", "web"))).await.expect("create");
-    s.update(|tx| tx.delete(Kind::Service, "s1")).await.expect("delete");
+    s.update(|tx| tx.create(service("s1", "web")))
+        .await
+        .expect("create");
+    s.update(|tx| tx.delete(Kind::Service, "s1"))
+        .await
+        .expect("delete");
     assert!(s.view(|t| t.service("s1").is_none()));
-    let err = s.update(|tx| tx.delete(Kind::Service, "s1")).await.expect_err("gone");
+    let err = s
+        .update(|tx| tx.delete(Kind::Service, "s1"))
+        .await
+        .expect_err("gone");
     assert!(matches!(err, StoreError::NotFound { .. }), "got {err:?}");
     // The name is free again.
-    s.update(|tx| tx.create(service("s2", "web"))).await.expect("name reuse after delete");
+    s.update(|tx| tx.create(service("s2", "web")))
+        .await
+        .expect("name reuse after delete");
 }
 
 async fn versions_increase<S: Store>(s: &S) {
@@ -128,7 +170,10 @@ async fn versions_increase<S: Store>(s: &S) {
             .update(move |tx| tx.create(service(&format!("s{i}"), &format!("n{i}"))))
             .await
             .expect("create");
-        assert!(v > last, "versions must strictly increase: {v:?} after {last:?}");
+        assert!(
+            v > last,
+            "versions must strictly increase: {v:?} after {last:?}"
+        );
         last = v;
     }
     let ((), v) = s.update(|_| Ok(())).await.expect("empty tx");
@@ -143,11 +188,26 @@ async fn resolve_by_id_name_prefix<S: Store>(s: &S) {
     .await
     .expect("create");
     s.view(|t| {
-        assert_eq!(t.resolve(Kind::Service, "abc123").map(Object::id), Ok("abc123"));
-        assert_eq!(t.resolve(Kind::Service, "api").map(Object::id), Ok("abd456"));
-        assert_eq!(t.resolve(Kind::Service, "abc").map(Object::id), Ok("abc123"));
-        assert!(matches!(t.resolve(Kind::Service, "ab"), Err(StoreError::Ambiguous { matches: 2, .. })));
-        assert!(matches!(t.resolve(Kind::Service, "zzz"), Err(StoreError::NotFound { .. })));
+        assert_eq!(
+            t.resolve(Kind::Service, "abc123").map(Object::id),
+            Ok("abc123")
+        );
+        assert_eq!(
+            t.resolve(Kind::Service, "api").map(Object::id),
+            Ok("abd456")
+        );
+        assert_eq!(
+            t.resolve(Kind::Service, "abc").map(Object::id),
+            Ok("abc123")
+        );
+        assert!(matches!(
+            t.resolve(Kind::Service, "ab"),
+            Err(StoreError::Ambiguous { matches: 2, .. })
+        ));
+        assert!(matches!(
+            t.resolve(Kind::Service, "zzz"),
+            Err(StoreError::NotFound { .. })
+        ));
     });
 }
 
@@ -174,7 +234,9 @@ async fn task_indexes_follow_updates<S: Store>(s: &S) {
     .await
     .expect("assign");
     s.view(|t| assert_eq!(t.tasks_of_node("n1").len(), 2));
-    s.update(|tx| tx.delete(Kind::Task, "t2")).await.expect("delete");
+    s.update(|tx| tx.delete(Kind::Task, "t2"))
+        .await
+        .expect("delete");
     s.view(|t| {
         assert_eq!(t.tasks_of_node("n1").len(), 1);
         assert_eq!(t.tasks_of_service("s1").len(), 1);
@@ -182,11 +244,22 @@ async fn task_indexes_follow_updates<S: Store>(s: &S) {
 }
 
 async fn watch_sees_every_commit_in_order<S: Store>(s: &S) {
-    let ((), v1) = s.update(|tx| tx.create(service("s1", "a"))).await.expect("create");
-    let mut from_start = s.watch(Version(v1.0.saturating_sub(1))).expect("watch from before v1");
+    let ((), v1) = s
+        .update(|tx| tx.create(service("s1", "a")))
+        .await
+        .expect("create");
+    let mut from_start = s
+        .watch(Version(v1.0.saturating_sub(1)))
+        .expect("watch from before v1");
     let mut live = s.watch(v1).expect("watch from v1");
-    let ((), v2) = s.update(|tx| tx.create(service("s2", "b"))).await.expect("create");
-    let ((), v3) = s.update(|tx| tx.delete(Kind::Service, "s1")).await.expect("delete");
+    let ((), v2) = s
+        .update(|tx| tx.create(service("s2", "b")))
+        .await
+        .expect("create");
+    let ((), v3) = s
+        .update(|tx| tx.delete(Kind::Service, "s1"))
+        .await
+        .expect("delete");
     let c = next(&mut from_start).await;
     assert_eq!(c.version, v1);
     assert_eq!(next(&mut from_start).await.version, v2);
@@ -208,7 +281,9 @@ async fn next(w: &mut crate::Watch) -> crate::changeset::SharedCommit {
 }
 
 async fn concurrent_read_modify_write_loses_nothing<S: Store>(s: Arc<S>) {
-    s.update(|tx| tx.create(service("s1", "counter"))).await.expect("create");
+    s.update(|tx| tx.create(service("s1", "counter")))
+        .await
+        .expect("create");
     let writers = 8;
     let per_writer = 5;
     let mut handles = Vec::new();
@@ -233,5 +308,9 @@ async fn concurrent_read_modify_write_loses_nothing<S: Store>(s: Arc<S>) {
         h.await.expect("writer task");
     }
     let labels = s.view(|t| t.service("s1").map(|s| s.spec.labels.len()));
-    assert_eq!(labels, Some(writers * per_writer), "every acknowledged write must survive");
+    assert_eq!(
+        labels,
+        Some(writers * per_writer),
+        "every acknowledged write must survive"
+    );
 }

@@ -38,7 +38,13 @@ impl StoreCore {
     /// A core over existing tables (empty history).
     pub fn new(tables: Tables) -> Self {
         let (sender, _) = broadcast::channel(CHANNEL_LEN);
-        Self { tables: RwLock::new(tables), fanout: Mutex::new(Fanout { history: VecDeque::new(), sender }) }
+        Self {
+            tables: RwLock::new(tables),
+            fanout: Mutex::new(Fanout {
+                history: VecDeque::new(),
+                sender,
+            }),
+        }
     }
 
     /// Runs `f` on the committed tables.
@@ -88,15 +94,26 @@ impl StoreCore {
         let backlog: VecDeque<SharedCommit> = if from >= current {
             VecDeque::new()
         } else {
-            let oldest = f.history.front().map_or(current, |c| Version(c.version.0.saturating_sub(1)));
+            let oldest = f
+                .history
+                .front()
+                .map_or(current, |c| Version(c.version.0.saturating_sub(1)));
             // History must hold the commit right after `from`; versions may have gaps (Raft
             // indexes of membership entries), so compare against the predecessor of the oldest.
             if from < oldest {
                 return Err(StoreError::Compacted { from, oldest });
             }
-            f.history.iter().filter(|c| c.version > from).cloned().collect()
+            f.history
+                .iter()
+                .filter(|c| c.version > from)
+                .cloned()
+                .collect()
         };
-        Ok(Watch { backlog, rx: f.sender.subscribe(), last: from.max(Version(0)) })
+        Ok(Watch {
+            backlog,
+            rx: f.sender.subscribe(),
+            last: from.max(Version(0)),
+        })
     }
 
     fn fanout(&self) -> MutexGuard<'_, Fanout> {
@@ -122,10 +139,15 @@ impl Watch {
                 None => match self.rx.recv().await {
                     Ok(c) => c,
                     Err(broadcast::error::RecvError::Lagged(_)) => {
-                        return Err(StoreError::Compacted { from: self.last, oldest: self.last });
+                        return Err(StoreError::Compacted {
+                            from: self.last,
+                            oldest: self.last,
+                        });
                     }
                     Err(broadcast::error::RecvError::Closed) => {
-                        return Err(StoreError::Unavailable("the state was replaced by a snapshot".into()));
+                        return Err(StoreError::Unavailable(
+                            "the state was replaced by a snapshot".into(),
+                        ));
                     }
                 },
             };

@@ -3,7 +3,7 @@
 use flotilla_model::{Kind, ValidationError, Version};
 
 /// Why a store operation failed.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum StoreError {
     /// No object of that kind has that id (or name).
     #[error("{kind} {id} not found")]

@@ -40,7 +40,9 @@ pub trait Store: Send + Sync + 'static {
 
 /// Wall-clock now, for stamping changesets.
 pub fn now() -> Timestamp {
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
     Timestamp(u64::try_from(nanos).unwrap_or(u64::MAX))
 }
 
@@ -77,7 +79,10 @@ impl Store for MemStore {
         F: FnOnce(&mut WriteTx<'_>) -> Result<R, StoreError> + Send,
         R: Send,
     {
-        let _w = self.write_lock.lock().unwrap_or_else(PoisonError::into_inner);
+        let _w = self
+            .write_lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         let (r, cs, version) = self.core.read(|t| {
             let mut tx = WriteTx::new(t);
             let r = f(&mut tx)?;

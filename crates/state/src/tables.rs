@@ -28,7 +28,10 @@ impl Tables {
 
     /// Rebuilds tables from a full list of objects (a snapshot).
     pub fn from_objects(version: Version, objects: impl IntoIterator<Item = Object>) -> Self {
-        let mut t = Tables { version, ..Default::default() };
+        let mut t = Tables {
+            version,
+            ..Default::default()
+        };
         for o in objects {
             t.insert(o);
         }
@@ -63,12 +66,20 @@ impl Tables {
 
     /// Ids of the tasks of a service.
     pub fn task_ids_of_service(&self, service_id: &str) -> impl Iterator<Item = &str> {
-        self.tasks_by_service.get(service_id).into_iter().flatten().map(String::as_str)
+        self.tasks_by_service
+            .get(service_id)
+            .into_iter()
+            .flatten()
+            .map(String::as_str)
     }
 
     /// Ids of the tasks assigned to a node.
     pub fn task_ids_of_node(&self, node_id: &str) -> impl Iterator<Item = &str> {
-        self.tasks_by_node.get(node_id).into_iter().flatten().map(String::as_str)
+        self.tasks_by_node
+            .get(node_id)
+            .into_iter()
+            .flatten()
+            .map(String::as_str)
     }
 
     /// Applies a changeset at `version`, all-or-nothing.
@@ -91,21 +102,29 @@ impl Tables {
         Ok(events)
     }
 
-    fn apply_one(&mut self, change: &Change, version: Version, cs: &Changeset) -> Result<Event, StoreError> {
+    fn apply_one(
+        &mut self,
+        change: &Change,
+        version: Version,
+        cs: &Changeset,
+    ) -> Result<Event, StoreError> {
         match change {
             Change::Create(obj) => {
                 let kind = obj.kind();
                 if self.get(kind, obj.id()).is_some() {
-                    return Err(StoreError::AlreadyExists { kind, id: obj.id().to_owned() });
+                    return Err(StoreError::AlreadyExists {
+                        kind,
+                        id: obj.id().to_owned(),
+                    });
                 }
-                if let Some(name) = obj.name() {
-                    if let Some(existing) = self.names.get(&(kind, name.to_owned())) {
-                        return Err(StoreError::NameConflict {
-                            kind,
-                            name: name.to_owned(),
-                            existing_id: existing.clone(),
-                        });
-                    }
+                if let Some(name) = obj.name()
+                    && let Some(existing) = self.names.get(&(kind, name.to_owned()))
+                {
+                    return Err(StoreError::NameConflict {
+                        kind,
+                        name: name.to_owned(),
+                        existing_id: existing.clone(),
+                    });
                 }
                 let mut obj = obj.clone();
                 let meta = obj.meta_mut();
@@ -118,16 +137,15 @@ impl Tables {
             Change::Update(obj) => {
                 let kind = obj.kind();
                 let current = self.check_version(kind, obj.id(), obj.meta().version)?;
-                if let (Some(name), Some(old_name)) = (obj.name(), current.name()) {
-                    if name != old_name {
-                        if let Some(existing) = self.names.get(&(kind, name.to_owned())) {
-                            return Err(StoreError::NameConflict {
-                                kind,
-                                name: name.to_owned(),
-                                existing_id: existing.clone(),
-                            });
-                        }
-                    }
+                if let (Some(name), Some(old_name)) = (obj.name(), current.name())
+                    && name != old_name
+                    && let Some(existing) = self.names.get(&(kind, name.to_owned()))
+                {
+                    return Err(StoreError::NameConflict {
+                        kind,
+                        name: name.to_owned(),
+                        existing_id: existing.clone(),
+                    });
                 }
                 let created_at = current.meta().created_at;
                 let mut new = obj.clone();
@@ -135,7 +153,9 @@ impl Tables {
                 meta.version = version;
                 meta.created_at = created_at;
                 meta.updated_at = cs.timestamp;
-                let old = self.remove(kind, obj.id()).ok_or_else(|| not_found(kind, obj.id()))?;
+                let old = self
+                    .remove(kind, obj.id())
+                    .ok_or_else(|| not_found(kind, obj.id()))?;
                 self.insert(new.clone());
                 Ok(Event::Updated { old, new })
             }
@@ -151,7 +171,12 @@ impl Tables {
         let current = self.get(kind, id).ok_or_else(|| not_found(kind, id))?;
         let cur = current.meta().version;
         if cur != given {
-            return Err(StoreError::Conflict { kind, id: id.to_owned(), given, current: cur });
+            return Err(StoreError::Conflict {
+                kind,
+                id: id.to_owned(),
+                given,
+                current: cur,
+            });
         }
         Ok(current)
     }
@@ -190,14 +215,22 @@ impl Tables {
             self.names.remove(&(kind, name.to_owned()));
         }
         if let Object::Task(t) = &obj {
-            index_task(&mut self.tasks_by_service, &mut self.tasks_by_node, t, false);
+            index_task(
+                &mut self.tasks_by_service,
+                &mut self.tasks_by_node,
+                t,
+                false,
+            );
         }
         Some(obj)
     }
 }
 
 fn not_found(kind: Kind, id: &str) -> StoreError {
-    StoreError::NotFound { kind, id: id.to_owned() }
+    StoreError::NotFound {
+        kind,
+        id: id.to_owned(),
+    }
 }
 
 fn index_task(

@@ -9,9 +9,7 @@
 use crate::changeset::{Change, Changeset};
 use crate::error::StoreError;
 use crate::tables::Tables;
-use flotilla_model::{
-    Cluster, Kind, Network, Node, Object, Service, Task, Timestamp, Version,
-};
+use flotilla_model::{Cluster, Kind, Network, Node, Object, Service, Task, Timestamp, Version};
 use std::collections::{BTreeMap, HashMap};
 
 /// Read access to a consistent state.
@@ -32,7 +30,10 @@ pub trait ReadTx {
     /// Finds an object by exact id, then exact name, then unique id prefix — Docker's rules.
     fn resolve(&self, kind: Kind, reference: &str) -> Result<&Object, StoreError> {
         if reference.is_empty() {
-            return Err(StoreError::NotFound { kind, id: String::new() });
+            return Err(StoreError::NotFound {
+                kind,
+                id: String::new(),
+            });
         }
         if let Some(o) = self.get(kind, reference) {
             return Ok(o);
@@ -40,7 +41,10 @@ pub trait ReadTx {
         if let Some(o) = self.get_by_name(kind, reference) {
             return Ok(o);
         }
-        let mut matches = self.list(kind).into_iter().filter(|o| o.id().starts_with(reference));
+        let mut matches = self
+            .list(kind)
+            .into_iter()
+            .filter(|o| o.id().starts_with(reference));
         match (matches.next(), matches.count()) {
             (Some(o), 0) => Ok(o),
             (Some(_), more) => Err(StoreError::Ambiguous {
@@ -48,63 +52,56 @@ pub trait ReadTx {
                 reference: reference.to_owned(),
                 matches: more + 1,
             }),
-            (None, _) => Err(StoreError::NotFound { kind, id: reference.to_owned() }),
+            (None, _) => Err(StoreError::NotFound {
+                kind,
+                id: reference.to_owned(),
+            }),
         }
     }
 
     /// The cluster object, once the swarm is initialised.
     fn cluster(&self) -> Option<&Cluster> {
-        self.list(Kind::Cluster).into_iter().find_map(|o| match o {
-            Object::Cluster(c) => Some(c),
-            _ => None,
-        })
+        self.list(Kind::Cluster)
+            .into_iter()
+            .find_map(Object::as_cluster)
     }
 
     /// A service by id.
     fn service(&self, id: &str) -> Option<&Service> {
-        match self.get(Kind::Service, id)? {
-            Object::Service(s) => Some(s),
-            _ => None,
-        }
+        self.get(Kind::Service, id)?.as_service()
     }
 
     /// Every service.
     fn services(&self) -> Vec<&Service> {
         self.list(Kind::Service)
             .into_iter()
-            .filter_map(|o| if let Object::Service(s) = o { Some(s) } else { None })
+            .filter_map(Object::as_service)
             .collect()
     }
 
     /// A node by id.
     fn node(&self, id: &str) -> Option<&Node> {
-        match self.get(Kind::Node, id)? {
-            Object::Node(n) => Some(n),
-            _ => None,
-        }
+        self.get(Kind::Node, id)?.as_node()
     }
 
     /// Every node.
     fn nodes(&self) -> Vec<&Node> {
         self.list(Kind::Node)
             .into_iter()
-            .filter_map(|o| if let Object::Node(n) = o { Some(n) } else { None })
+            .filter_map(Object::as_node)
             .collect()
     }
 
     /// A task by id.
     fn task(&self, id: &str) -> Option<&Task> {
-        match self.get(Kind::Task, id)? {
-            Object::Task(t) => Some(t),
-            _ => None,
-        }
+        self.get(Kind::Task, id)?.as_task()
     }
 
     /// Every task.
     fn tasks(&self) -> Vec<&Task> {
         self.list(Kind::Task)
             .into_iter()
-            .filter_map(|o| if let Object::Task(t) = o { Some(t) } else { None })
+            .filter_map(Object::as_task)
             .collect()
     }
 
@@ -112,13 +109,13 @@ pub trait ReadTx {
     fn networks(&self) -> Vec<&Network> {
         self.list(Kind::Network)
             .into_iter()
-            .filter_map(|o| if let Object::Network(n) = o { Some(n) } else { None })
+            .filter_map(Object::as_network)
             .collect()
     }
 }
 
 fn as_tasks<'a>(objs: impl Iterator<Item = &'a Object>) -> Vec<&'a Task> {
-    objs.filter_map(|o| if let Object::Task(t) = o { Some(t) } else { None }).collect()
+    objs.filter_map(Object::as_task).collect()
 }
 
 impl ReadTx for Tables {
@@ -135,10 +132,16 @@ impl ReadTx for Tables {
         Tables::list(self, kind).collect()
     }
     fn tasks_of_service(&self, service_id: &str) -> Vec<&Task> {
-        as_tasks(self.task_ids_of_service(service_id).filter_map(|id| Tables::get(self, Kind::Task, id)))
+        as_tasks(
+            self.task_ids_of_service(service_id)
+                .filter_map(|id| Tables::get(self, Kind::Task, id)),
+        )
     }
     fn tasks_of_node(&self, node_id: &str) -> Vec<&Task> {
-        as_tasks(self.task_ids_of_node(node_id).filter_map(|id| Tables::get(self, Kind::Task, id)))
+        as_tasks(
+            self.task_ids_of_node(node_id)
+                .filter_map(|id| Tables::get(self, Kind::Task, id)),
+        )
     }
 }
 
@@ -157,7 +160,12 @@ pub struct WriteTx<'a> {
 impl<'a> WriteTx<'a> {
     /// Starts a transaction over `base`.
     pub fn new(base: &'a Tables) -> Self {
-        Self { base, pending: BTreeMap::new(), position: HashMap::new(), changes: Vec::new() }
+        Self {
+            base,
+            pending: BTreeMap::new(),
+            position: HashMap::new(),
+            changes: Vec::new(),
+        }
     }
 
     /// Creates an object; its id and name must be free.
@@ -165,20 +173,27 @@ impl<'a> WriteTx<'a> {
         let obj = obj.into();
         let kind = obj.kind();
         if self.get(kind, obj.id()).is_some() {
-            return Err(StoreError::AlreadyExists { kind, id: obj.id().to_owned() });
+            return Err(StoreError::AlreadyExists {
+                kind,
+                id: obj.id().to_owned(),
+            });
         }
-        if let Some(name) = obj.name() {
-            if let Some(existing) = self.get_by_name(kind, name) {
-                return Err(StoreError::NameConflict {
-                    kind,
-                    name: name.to_owned(),
-                    existing_id: existing.id().to_owned(),
-                });
-            }
+        if let Some(name) = obj.name()
+            && let Some(existing) = self.get_by_name(kind, name)
+        {
+            return Err(StoreError::NameConflict {
+                kind,
+                name: name.to_owned(),
+                existing_id: existing.id().to_owned(),
+            });
         }
         let key = (kind, obj.id().to_owned());
         // Re-creating something deleted in this transaction is an update of the original.
-        let change = match self.position.get(&key).and_then(|&i| self.changes[i].as_ref()) {
+        let change = match self
+            .position
+            .get(&key)
+            .and_then(|&i| self.changes[i].as_ref())
+        {
             Some(Change::Delete { expected, .. }) => {
                 let mut o = obj.clone();
                 o.meta_mut().version = *expected;
@@ -195,25 +210,36 @@ impl<'a> WriteTx<'a> {
         let obj = obj.into();
         let kind = obj.kind();
         let id = obj.id().to_owned();
-        let current = self.get(kind, &id).ok_or_else(|| StoreError::NotFound { kind, id: id.clone() })?;
+        let current = self.get(kind, &id).ok_or_else(|| StoreError::NotFound {
+            kind,
+            id: id.clone(),
+        })?;
         let (cur_v, given) = (current.meta().version, obj.meta().version);
         if cur_v != given {
-            return Err(StoreError::Conflict { kind, id, given, current: cur_v });
+            return Err(StoreError::Conflict {
+                kind,
+                id,
+                given,
+                current: cur_v,
+            });
         }
-        if let Some(name) = obj.name() {
-            if let Some(existing) = self.get_by_name(kind, name) {
-                if existing.id() != id {
-                    return Err(StoreError::NameConflict {
-                        kind,
-                        name: name.to_owned(),
-                        existing_id: existing.id().to_owned(),
-                    });
-                }
-            }
+        if let Some(name) = obj.name()
+            && let Some(existing) = self.get_by_name(kind, name)
+            && existing.id() != id
+        {
+            return Err(StoreError::NameConflict {
+                kind,
+                name: name.to_owned(),
+                existing_id: existing.id().to_owned(),
+            });
         }
         let key = (kind, id);
         // A second write to the same object in one transaction folds into the first change.
-        let change = match self.position.get(&key).and_then(|&i| self.changes[i].as_ref()) {
+        let change = match self
+            .position
+            .get(&key)
+            .and_then(|&i| self.changes[i].as_ref())
+        {
             Some(Change::Create(_)) => Change::Create(obj.clone()),
             _ => Change::Update(obj.clone()),
         };
@@ -223,15 +249,25 @@ impl<'a> WriteTx<'a> {
 
     /// Deletes an object.
     pub fn delete(&mut self, kind: Kind, id: &str) -> Result<(), StoreError> {
-        let current = self.get(kind, id).ok_or_else(|| StoreError::NotFound { kind, id: id.to_owned() })?;
+        let current = self.get(kind, id).ok_or_else(|| StoreError::NotFound {
+            kind,
+            id: id.to_owned(),
+        })?;
         let key = (kind, id.to_owned());
-        let change = match self.position.get(&key).and_then(|&i| self.changes[i].as_ref()) {
+        let change = match self
+            .position
+            .get(&key)
+            .and_then(|&i| self.changes[i].as_ref())
+        {
             // Created in this transaction: deleting it cancels the creation.
             Some(Change::Create(_)) => None,
             _ => Some(Change::Delete {
                 kind,
                 id: id.to_owned(),
-                expected: self.base.get(kind, id).map_or(current.meta().version, |o| o.meta().version),
+                expected: self
+                    .base
+                    .get(kind, id)
+                    .map_or(current.meta().version, |o| o.meta().version),
             }),
         };
         self.record(key, None, change);
@@ -259,7 +295,10 @@ impl<'a> WriteTx<'a> {
 
     /// The changeset this transaction asks for, stamped with `timestamp`.
     pub fn into_changeset(self, timestamp: Timestamp) -> Changeset {
-        Changeset { changes: self.changes.into_iter().flatten().collect(), timestamp }
+        Changeset {
+            changes: self.changes.into_iter().flatten().collect(),
+            timestamp,
+        }
     }
 }
 
@@ -307,7 +346,9 @@ impl ReadTx for WriteTx<'_> {
     }
 
     fn tasks_of_service(&self, service_id: &str) -> Vec<&Task> {
-        self.tasks_matching(self.base.task_ids_of_service(service_id), |t| t.service_id.as_str() == service_id)
+        self.tasks_matching(self.base.task_ids_of_service(service_id), |t| {
+            t.service_id.as_str() == service_id
+        })
     }
 
     fn tasks_of_node(&self, node_id: &str) -> Vec<&Task> {
@@ -332,7 +373,7 @@ impl WriteTx<'_> {
                 .range((Kind::Task, String::new())..)
                 .take_while(|((k, _), _)| *k == Kind::Task)
                 .filter_map(|(_, o)| match o {
-                    Some(Object::Task(t)) if pred(t) => Some(t),
+                    Some(Object::Task(t)) if pred(t) => Some(&**t),
                     _ => None,
                 }),
         );
