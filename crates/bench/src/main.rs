@@ -1,0 +1,49 @@
+//! `flotilla-bench`: benchmarks as programs. Each subcommand prints our figure beside an anchor
+//! measured in the same run, and their ratio. Nothing here asserts on time.
+
+mod raft_commit;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "flotilla-bench",
+    version,
+    about = "flotilla benchmarks, side by side with their anchors"
+)]
+struct Cli {
+    #[command(subcommand)]
+    bench: Bench,
+}
+
+#[derive(Debug, Subcommand)]
+enum Bench {
+    /// Committed writes per second and commit latency of a 3-manager Raft group on loopback,
+    /// fsync on, against this disk's raw fsync rate.
+    RaftCommit(raft_commit::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("flotilla-bench: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let res = match cli.bench {
+        Bench::RaftCommit(args) => rt.block_on(raft_commit::run(args)),
+    };
+    match res {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("flotilla-bench: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

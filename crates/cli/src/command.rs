@@ -1,0 +1,33 @@
+//! The command tree, in Docker's words: `swarm init`, `info`, `node ls|inspect` and
+//! `service create|inspect|ls|ps|rm|scale|update`.
+//!
+//! Global flags (`-H`, `--log-level`) belong to the binary, which flattens [`Command`] into its
+//! own parser next to `daemon`. Each family's arguments live with the code that runs them under
+//! `commands/`.
+
+pub use crate::commands::info::InfoArgs;
+pub use crate::commands::node::{NodeCommand, NodeInspectArgs, NodeLsArgs};
+pub use crate::commands::service::flags::{
+    FailureActionArg, ModeArg, OrderArg, RestartConditionArg,
+};
+pub use crate::commands::service::{
+    CreateArgs, InspectArgs, LsArgs, PsArgs, RmArgs, RolloutFlags, ScaleArgs, ServiceCommand,
+    SpecFlags, UpdateArgs,
+};
+pub use crate::commands::swarm::{InitArgs, SwarmCommand};
+
+/// A CLI command that talks to the daemon.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Manage the swarm.
+    #[command(subcommand)]
+    Swarm(SwarmCommand),
+    /// Display system-wide information.
+    Info(InfoArgs),
+    /// Manage swarm nodes.
+    #[command(subcommand)]
+    Node(NodeCommand),
+    /// Manage swarm services.
+    #[command(subcommand)]
+    Service(ServiceCommand),
+}
