@@ -3,10 +3,11 @@
 
 use std::path::PathBuf;
 
-const FILES: [&str; 3] = [
+const FILES: [&str; 4] = [
     "flotilla/v1/objects.proto",
     "flotilla/v1/control.proto",
     "flotilla/v1/raft.proto",
+    "flotilla/v1/node.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

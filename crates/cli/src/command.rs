@@ -1,12 +1,15 @@
-//! The command tree, in Docker's words: `swarm init`, `info`, `node ls|inspect` and
-//! `service create|inspect|ls|ps|rm|scale|update`.
+//! The command tree, in Docker's words: `swarm init|join|join-token|leave`, `info`,
+//! `node ls|inspect|promote|demote|rm|update` and `service create|inspect|ls|ps|rm|scale|update`.
 //!
 //! Global flags (`-H`, `--log-level`) belong to the binary, which flattens [`Command`] into its
 //! own parser next to `daemon`. Each family's arguments live with the code that runs them under
 //! `commands/`.
 
 pub use crate::commands::info::InfoArgs;
-pub use crate::commands::node::{NodeCommand, NodeInspectArgs, NodeLsArgs};
+pub use crate::commands::node::{
+    AvailabilityArg, NodeCommand, NodeDemoteArgs, NodeInspectArgs, NodeLsArgs, NodePromoteArgs,
+    NodeRmArgs, NodeUpdateArgs,
+};
 pub use crate::commands::service::flags::{
     FailureActionArg, ModeArg, OrderArg, RestartConditionArg,
 };
@@ -14,7 +17,7 @@ pub use crate::commands::service::{
     CreateArgs, InspectArgs, LsArgs, PsArgs, RmArgs, RolloutFlags, ScaleArgs, ServiceCommand,
     SpecFlags, UpdateArgs,
 };
-pub use crate::commands::swarm::{InitArgs, SwarmCommand};
+pub use crate::commands::swarm::{InitArgs, JoinArgs, JoinTokenArgs, LeaveArgs, SwarmCommand};
 
 /// A CLI command that talks to the daemon.
 #[derive(Debug, clap::Subcommand)]

@@ -8,7 +8,8 @@
 //! - [`command`]: the top-level command enum and the re-exported per-family argument types.
 //! - `commands/`: one module per family (`swarm`, `info`, `node`, `service/…`), each owning its
 //!   clap arguments and how they run; `service/flags.rs` holds the flags `create` and `update`
-//!   share and the one place they are applied to a spec.
+//!   share and the one place they are applied to a spec; `kv.rs` holds the `KEY=VALUE` parsing
+//!   and the `--label-add`/`--label-rm` edits that `service update` and `node update` share.
 //! - [`connect`]: a tonic channel over the daemon's Unix socket.
 //! - [`output`]: the table / JSON / `-q` rendering every list command shares.
 //! - [`units`]: Docker byte sizes, CPU counts and Go durations.
@@ -22,9 +23,11 @@ pub mod output;
 pub mod units;
 
 pub use command::{
-    Command, CreateArgs, FailureActionArg, InfoArgs, InitArgs, InspectArgs, LsArgs, ModeArg,
-    NodeCommand, NodeInspectArgs, NodeLsArgs, OrderArg, PsArgs, RestartConditionArg, RmArgs,
-    RolloutFlags, ScaleArgs, ServiceCommand, SpecFlags, SwarmCommand, UpdateArgs,
+    AvailabilityArg, Command, CreateArgs, FailureActionArg, InfoArgs, InitArgs, InspectArgs,
+    JoinArgs, JoinTokenArgs, LeaveArgs, LsArgs, ModeArg, NodeCommand, NodeDemoteArgs,
+    NodeInspectArgs, NodeLsArgs, NodePromoteArgs, NodeRmArgs, NodeUpdateArgs, OrderArg, PsArgs,
+    RestartConditionArg, RmArgs, RolloutFlags, ScaleArgs, ServiceCommand, SpecFlags, SwarmCommand,
+    UpdateArgs,
 };
 pub use error::CliError;
 pub use output::OutputFormat;

@@ -22,8 +22,20 @@ use flotilla_state::Store;
 use std::sync::{Arc, PoisonError, RwLock};
 use tonic::{Request, Response, Status};
 
-/// Where the API finds its store: empty until this node joins or initialises a swarm.
-pub type StoreSlot<S> = Arc<RwLock<Option<S>>>;
+/// What this node is, as far as the Control API cares.
+#[derive(Debug, Clone, Default)]
+pub enum Membership<S> {
+    /// In no swarm.
+    #[default]
+    Inactive,
+    /// A worker: it holds no store.
+    Worker,
+    /// A manager, with the replicated store.
+    Manager(S),
+}
+
+/// Where the API finds its store: set when this node becomes a manager.
+pub type StoreSlot<S> = Arc<RwLock<Membership<S>>>;
 
 /// The Control service over a store.
 pub struct ControlApi<S> {
@@ -46,16 +58,20 @@ impl<S: Store + Clone> ControlApi<S> {
 
     /// Serves `store`.
     pub fn with_store(store: S) -> Self {
-        Self::new(Arc::new(RwLock::new(Some(store))))
+        Self::new(Arc::new(RwLock::new(Membership::Manager(store))))
     }
 
-    /// The store, or the error Docker gives on a node outside a swarm.
+    /// The store, or a clear refusal on a node that is not a manager.
     pub fn store(&self) -> Result<S, Status> {
-        self.slot.read().unwrap_or_else(PoisonError::into_inner).clone().ok_or_else(|| {
-            Status::failed_precondition(
-                "this node is not a swarm manager: use \"flotilla swarm init\" to create a swarm",
-            )
-        })
+        match &*self.slot.read().unwrap_or_else(PoisonError::into_inner) {
+            Membership::Manager(s) => Ok(s.clone()),
+            Membership::Worker => Err(Status::failed_precondition(
+                "this node is not a manager; run it on a manager",
+            )),
+            Membership::Inactive => Err(Status::failed_precondition(
+                "this node is not part of a swarm: use \"flotilla swarm init\" to create one, or \"flotilla swarm join\" to join one",
+            )),
+        }
     }
 }
 
@@ -143,6 +159,12 @@ impl<S: Store + Clone> pb::control_server::Control for ControlApi<S> {
         _r: Request<pb::ListNetworksRequest>,
     ) -> R<pb::ListNetworksResponse> {
         network::list(&self.store()?).await.map(Response::new)
+    }
+    async fn join_token(&self, r: Request<pb::JoinTokenRequest>) -> R<pb::JoinTokenResponse> {
+        let r = r.into_inner();
+        cluster::join_token(&self.store()?, &r.role, r.rotate)
+            .await
+            .map(Response::new)
     }
     async fn remove_network(
         &self,

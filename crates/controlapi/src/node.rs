@@ -1,7 +1,10 @@
 //! Nodes: list, get, update (availability, labels, role), remove.
 
 use crate::error::{invalid, status, undecodable};
-use flotilla_model::{Kind, NodeSpec, NodeState, Version};
+use flotilla_model::{
+    Kind, ManagerStatus, Node, NodeRole, NodeSpec, NodeState, Reachability, ValidationError,
+    Version,
+};
 use flotilla_proto::convert::required;
 use flotilla_proto::pb;
 use flotilla_state::{ReadTx, Store, StoreError};
@@ -56,12 +59,16 @@ fn resolve<'t>(
     }
 }
 
-/// Replaces a node's spec, refusing a stale version.
+/// Replaces a node's spec, refusing a stale version. A role change is a promotion (the node
+/// gets a Raft id, never reused, and joins the Raft group itself once it holds a manager
+/// certificate) or a demotion (refused if the remaining managers could not keep a quorum,
+/// unless `force`; the leader then removes it from the Raft group).
 pub async fn update<S: Store>(s: &S, req: pb::UpdateNodeRequest) -> Result<pb::Node, Status> {
     let spec: NodeSpec = required(req.spec, "spec").map_err(undecodable)?;
     spec.validate().map_err(invalid)?;
     let given = Version(req.version);
     let reference = req.node_ref;
+    let force = req.force;
     let (node, _) = s
         .update(move |tx| {
             let mut node = resolve(tx, &reference)?.clone();
@@ -73,11 +80,24 @@ pub async fn update<S: Store>(s: &S, req: pb::UpdateNodeRequest) -> Result<pb::N
                     current: node.meta.version,
                 });
             }
-            if node.spec.role != spec.role {
-                return Err(StoreError::Invalid(flotilla_model::ValidationError::new(
-                    "spec.role",
-                    "changing a node's role arrives with cluster membership (node promote/demote)",
-                )));
+            match (node.spec.role, spec.role) {
+                (NodeRole::Worker, NodeRole::Manager) => {
+                    let mut c = tx
+                        .cluster()
+                        .cloned()
+                        .ok_or_else(|| StoreError::Unavailable("no cluster object".into()))?;
+                    if node.raft_id == 0 {
+                        node.raft_id = c.next_raft_id.max(2);
+                        c.next_raft_id = node.raft_id + 1;
+                        tx.update(c)?;
+                    }
+                    node.manager_status = Some(ManagerStatus::default());
+                }
+                (NodeRole::Manager, NodeRole::Worker) => {
+                    check_quorum_without(tx, &node, force)?;
+                    node.manager_status = None;
+                }
+                _ => {}
             }
             node.spec = spec;
             let id = node.id.clone();
@@ -87,6 +107,44 @@ pub async fn update<S: Store>(s: &S, req: pb::UpdateNodeRequest) -> Result<pb::N
         .await
         .map_err(status)?;
     get(s, node.as_str()).await
+}
+
+/// Refuses to take `leaving` out of the managers if the rest could not keep a quorum.
+fn check_quorum_without(tx: &impl ReadTx, leaving: &Node, force: bool) -> Result<(), StoreError> {
+    let remaining: Vec<&Node> = tx
+        .nodes()
+        .into_iter()
+        .filter(|n| n.spec.role == NodeRole::Manager && n.id != leaving.id)
+        .collect();
+    if remaining.is_empty() {
+        return Err(StoreError::Invalid(ValidationError::new(
+            "node",
+            format!(
+                "{} is the last manager of the swarm and cannot be demoted",
+                leaving.id
+            ),
+        )));
+    }
+    let reachable = remaining
+        .iter()
+        .filter(|n| {
+            n.manager_status
+                .as_ref()
+                .is_some_and(|m| m.leader || m.reachability == Reachability::Reachable)
+        })
+        .count();
+    let quorum = remaining.len() / 2 + 1;
+    if reachable < quorum && !force {
+        return Err(StoreError::Invalid(ValidationError::new(
+            "node",
+            format!(
+                "demoting {} would leave the swarm without a quorum: {reachable} of the {} remaining managers are reachable, {quorum} are needed (use --force to demote anyway)",
+                leaving.id,
+                remaining.len()
+            ),
+        )));
+    }
+    Ok(())
 }
 
 /// Removes a node that is down (or any worker, with `force`). Managers must be demoted first.
@@ -109,6 +167,12 @@ pub async fn remove<S: Store>(
                 "node",
                 format!("{} is not down and can't be removed (use --force)", node.id),
             )));
+        }
+        // Its certificate is refused from now on, everywhere.
+        let mut c = tx.cluster().cloned().ok_or_else(|| StoreError::Unavailable("no cluster object".into()))?;
+        if !c.removed_nodes.contains(&node.id) {
+            c.removed_nodes.push(node.id.clone());
+            tx.update(c)?;
         }
         tx.delete(Kind::Node, node.id.as_str())
     })

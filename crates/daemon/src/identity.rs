@@ -2,7 +2,6 @@
 //! join) and read at every start. Written atomically: a crash leaves the old file or the new.
 
 use serde::{Deserialize, Serialize};
-use std::io::Write;
 use std::path::Path;
 
 /// What a node remembers about its swarm membership.
@@ -13,10 +12,13 @@ pub struct Identity {
     pub node_id: String,
     /// The cluster's id.
     pub cluster_id: String,
-    /// This manager's Raft id (never reused).
+    /// This node's Raft id while it is a manager (never reused); 0 for workers.
     pub raft_id: u64,
-    /// Address other managers reach this node's Raft service at.
+    /// Address other nodes reach this node's node-to-node listener at (`IP:PORT`).
     pub raft_addr: String,
+    /// Managers last known (`IP:PORT`), for finding the swarm again after a restart.
+    #[serde(default)]
+    pub managers: Vec<String>,
 }
 
 impl Identity {
@@ -36,15 +38,7 @@ impl Identity {
 
     /// Writes the identity durably.
     pub fn save(&self, path: &Path) -> std::io::Result<()> {
-        let tmp = path.with_extension("json.tmp");
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(&serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?)?;
-        f.sync_all()?;
-        drop(f);
-        std::fs::rename(&tmp, path)?;
-        if let Some(dir) = path.parent() {
-            std::fs::File::open(dir)?.sync_all()?;
-        }
-        Ok(())
+        let bytes = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
+        crate::fsutil::write_atomic(path, &bytes, 0o600)
     }
 }

@@ -3,11 +3,19 @@
 //!
 //! This is the binary's edge: errors become `anyhow` here and nowhere else.
 
+mod agent;
+mod authz;
+mod ca_service;
 mod config;
+mod dispatcher;
+mod fsutil;
 mod identity;
+mod pki;
 mod server;
+mod supervisor;
 mod swarm;
 mod sysinfo;
+mod transport;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -122,7 +130,7 @@ async fn run_daemon(
         let _ = stop_tx.send(true);
         res
     });
-    let served = server::serve(&cfg, daemon.clone(), socket, stop_rx).await;
+    let served = server::serve(daemon.clone(), socket, stop_rx).await;
     tracing::info!("shutting down");
     daemon.shutdown().await;
     let _ = std::fs::remove_file(&cfg.socket);

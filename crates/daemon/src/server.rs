@@ -1,8 +1,7 @@
 //! The daemon's listeners: the CLI's Unix socket (Swarm and Control) and, on managers, the
 //! node-to-node listener (Raft and Control), and the orderly shutdown of both.
 
-use crate::config::DaemonConfig;
-use crate::swarm::{Daemon, SwarmApi, insecure_plaintext};
+use crate::swarm::{Daemon, SwarmApi};
 use flotilla_controlapi::ControlApi;
 use flotilla_proto::pb;
 use std::os::unix::fs::PermissionsExt;
@@ -10,7 +9,7 @@ use std::path::Path;
 use std::sync::Arc;
 use tokio::net::UnixListener;
 use tokio::sync::watch;
-use tokio_stream::wrappers::{TcpListenerStream, UnixListenerStream};
+use tokio_stream::wrappers::UnixListenerStream;
 
 /// Why a listener could not start.
 #[derive(Debug, thiserror::Error)]
@@ -55,50 +54,20 @@ pub async fn bind_socket(path: &Path) -> Result<UnixListener, ServeError> {
     Ok(listener)
 }
 
-/// Serves until `shutdown` turns true.
+/// Serves the CLI socket until `shutdown` turns true. (Managers serve the node-to-node
+/// listener themselves, over mutual TLS: see `swarm.rs`.)
 pub async fn serve(
-    cfg: &DaemonConfig,
     daemon: Arc<Daemon>,
     socket: UnixListener,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), ServeError> {
     let control = ControlApi::new(daemon.store_slot());
-    let mut uds_shutdown = shutdown.clone();
-    let uds = tonic::transport::Server::builder()
+    tonic::transport::Server::builder()
         .add_service(pb::swarm_server::SwarmServer::new(SwarmApi(daemon.clone())))
-        .add_service(pb::control_server::ControlServer::new(control.clone()))
+        .add_service(pb::control_server::ControlServer::new(control))
         .serve_with_incoming_shutdown(UnixListenerStream::new(socket), async move {
-            let _ = uds_shutdown.wait_for(|s| *s).await;
-        });
-
-    // Node-to-node traffic needs the cluster's certificates; until a node has them it serves
-    // this listener only under the test-only plaintext switch.
-    let tcp = async {
-        if !insecure_plaintext() {
-            tracing::info!(
-                listen_addr = %cfg.listen_addr,
-                "node-to-node listener not started: it needs the cluster's TLS certificates"
-            );
             let _ = shutdown.wait_for(|s| *s).await;
-            return Ok(());
-        }
-        tracing::warn!(listen_addr = %cfg.listen_addr, "serving node-to-node traffic in PLAINTEXT (test-only switch)");
-        let listener = tokio::net::TcpListener::bind(cfg.listen_addr)
-            .await
-            .map_err(io(format!("binding {}", cfg.listen_addr)))?;
-        let mut router = tonic::transport::Server::builder()
-            .add_service(pb::control_server::ControlServer::new(control));
-        if let Some(raft) = daemon.raft_service().await {
-            router = router.add_service(raft);
-        }
-        router
-            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
-                let _ = shutdown.wait_for(|s| *s).await;
-            })
-            .await
-            .map_err(ServeError::from)
-    };
-    // If either listener fails, the other is dropped with it and the daemon stops.
-    tokio::try_join!(async { uds.await.map_err(ServeError::from) }, tcp)?;
+        })
+        .await?;
     Ok(())
 }

@@ -14,6 +14,39 @@ pub struct Cluster {
     pub meta: Meta,
     /// Settings.
     pub spec: ClusterSpec,
+    /// The cluster's certificate authority and join secrets. Replicated to every manager, never
+    /// shown to clients (the Control API redacts it).
+    pub ca: ClusterCa,
+    /// The next Raft id to hand out; Raft ids are never reused.
+    pub next_raft_id: u64,
+    /// Nodes removed from the cluster: their certificates are refused everywhere.
+    pub removed_nodes: Vec<crate::NodeId>,
+}
+
+/// The cluster's PKI state, as opaque PEM and secret strings (this crate does no crypto).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct ClusterCa {
+    /// Root CA certificate, PEM.
+    pub root_cert_pem: String,
+    /// Root CA private key, PEM (managers sign with it).
+    pub root_key_pem: String,
+    /// Secret part of the worker join token.
+    pub worker_secret: String,
+    /// Secret part of the manager join token.
+    pub manager_secret: String,
+    /// Validity of node certificates, in seconds.
+    pub node_cert_validity_secs: u64,
+}
+
+impl Cluster {
+    /// A copy safe to show a client: key and join secrets removed.
+    pub fn redacted(&self) -> Cluster {
+        let mut c = self.clone();
+        c.ca.root_key_pem.clear();
+        c.ca.worker_secret.clear();
+        c.ca.manager_secret.clear();
+        c
+    }
 }
 
 /// Cluster-wide settings.

@@ -30,7 +30,7 @@ pub mod task;
 pub mod task_state;
 pub mod validate;
 
-pub use cluster::{Cluster, ClusterSpec};
+pub use cluster::{Cluster, ClusterCa, ClusterSpec};
 pub use id::{ClusterId, ConfigId, NetworkId, NodeId, SecretId, ServiceId, TaskId};
 pub use image_ref::ImageRef;
 pub use meta::{Meta, Timestamp, Version};

@@ -16,6 +16,7 @@
 
 pub mod codec;
 pub mod error;
+#[cfg(feature = "insecure-plaintext")]
 pub mod local_group;
 pub mod log_store;
 pub mod network;

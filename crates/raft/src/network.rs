@@ -22,7 +22,9 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
+#[cfg(feature = "insecure-plaintext")]
+use tonic::transport::Endpoint;
 
 type MakeChannel = dyn Fn(&str) -> Result<Channel, String> + Send + Sync;
 
@@ -42,6 +44,7 @@ impl Connector {
     }
 
     /// Plaintext HTTP/2. For tests on loopback only: it authenticates nobody.
+    #[cfg(feature = "insecure-plaintext")]
     pub fn insecure_plaintext() -> Self {
         Self::new(|addr| {
             Ok(Endpoint::from_shared(format!("http://{addr}"))

@@ -129,7 +129,7 @@ impl RaftNode {
 
     /// The gRPC service to serve to other managers.
     pub fn service(&self) -> RaftServer<RaftService> {
-        RaftServer::new(RaftService::new(self.raft.clone()))
+        RaftServer::new(RaftService::new(self.raft.clone(), self.channels.clone()))
             .max_decoding_message_size(64 << 20)
             .max_encoding_message_size(64 << 20)
     }
@@ -190,6 +190,33 @@ impl RaftNode {
                 .map_err(|e| RaftError::Membership(e.to_string()))?;
         }
         Ok(())
+    }
+
+    /// Current voters.
+    pub fn voters(&self) -> BTreeSet<RaftId> {
+        self.metrics()
+            .membership_config
+            .membership()
+            .voter_ids()
+            .collect()
+    }
+
+    /// Current leader, if known.
+    pub fn leader(&self) -> Option<RaftId> {
+        self.metrics().current_leader
+    }
+
+    /// On the leader: for each other member, whether it acknowledged a heartbeat within
+    /// `max_age`. `None` on followers.
+    pub fn peer_reachability(&self, max_age: Duration) -> Option<BTreeMap<RaftId, bool>> {
+        use openraft::Instant as _;
+        let m = self.metrics();
+        let hb = m.heartbeat.as_ref()?;
+        Some(
+            hb.iter()
+                .map(|(id, at)| (*id, at.as_ref().is_some_and(|t| t.elapsed() <= max_age)))
+                .collect(),
+        )
     }
 
     /// The latest metrics.

@@ -11,6 +11,7 @@ use crate::store::ProposeReply;
 use crate::types::{Request, SnapshotMeta, TypeConfig, Vote};
 use flotilla_proto::pb;
 use futures::{Stream, StreamExt};
+use openraft::async_runtime::WatchReceiver;
 use openraft::{BasicNode, ReadPolicy};
 use std::pin::Pin;
 use tonic::{Status, Streaming};
@@ -19,12 +20,13 @@ use tonic::{Status, Streaming};
 #[derive(Clone)]
 pub struct RaftService {
     raft: Raft,
+    channels: crate::network::Channels,
 }
 
 impl RaftService {
-    /// Serves `raft`.
-    pub fn new(raft: Raft) -> Self {
-        Self { raft }
+    /// Serves `raft`; `channels` reach the leader when a request must be forwarded.
+    pub fn new(raft: Raft, channels: crate::network::Channels) -> Self {
+        Self { raft, channels }
     }
 }
 
@@ -157,6 +159,26 @@ impl pb::raft_server::Raft for RaftService {
         req: tonic::Request<pb::JoinRaftRequest>,
     ) -> Result<tonic::Response<pb::JoinRaftResponse>, Status> {
         let r = req.into_inner();
+        let m = self.raft.metrics().borrow_watched().clone();
+        let leader = m.current_leader;
+        if leader != Some(m.id) {
+            // Only the leader changes the membership: pass the request on.
+            let addr = leader
+                .and_then(|l| {
+                    m.membership_config
+                        .membership()
+                        .get_node(&l)
+                        .map(|n| n.addr.clone())
+                })
+                .ok_or_else(|| Status::unavailable("no raft leader is known right now; retry"))?;
+            let mut client = self
+                .channels
+                .raft_client(&addr)
+                .map_err(Status::unavailable)?;
+            let mut fwd = tonic::Request::new(r);
+            fwd.set_timeout(std::time::Duration::from_secs(60));
+            return client.join(fwd).await;
+        }
         crate::node::join_as_voter(&self.raft, r.raft_id, BasicNode::new(r.addr))
             .await
             .map_err(|e| Status::failed_precondition(e.to_string()))?;

@@ -14,7 +14,7 @@ use crate::network::{Channels, decode, encode};
 use crate::types::{Request, Response};
 use flotilla_model::Version;
 use flotilla_proto::pb;
-use flotilla_state::{StoreCore, StoreError, Tables, Watch, WriteTx, store::now};
+use flotilla_state::{StoreCore, StoreError, Tables, Watch, WriteTx};
 use openraft::ReadPolicy;
 use openraft::async_runtime::WatchReceiver;
 use openraft::errors::{ClientWriteError, RaftError as OpenraftError};
@@ -228,11 +228,7 @@ impl flotilla_state::Store for RaftStore {
             // merely because this follower lags.
             self.read_barrier().await?;
         }
-        let (r, changeset, version) = self.core.read(|t| {
-            let mut tx = WriteTx::new(t);
-            let r = f(&mut tx)?;
-            Ok::<_, StoreError>((r, tx.into_changeset(now()), t.version()))
-        })?;
+        let (r, changeset, version) = self.core.transact(f)?;
         if changeset.is_empty() {
             return Ok((r, version));
         }

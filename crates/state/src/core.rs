@@ -7,6 +7,7 @@
 use crate::changeset::{Changeset, Commit, SharedCommit};
 use crate::error::StoreError;
 use crate::tables::Tables;
+use crate::tx::WriteTx;
 use flotilla_model::Version;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
@@ -51,6 +52,19 @@ impl StoreCore {
     pub fn read<R>(&self, f: impl FnOnce(&Tables) -> R) -> R {
         let t = self.tables.read().unwrap_or_else(PoisonError::into_inner);
         f(&t)
+    }
+
+    /// Runs a write transaction on the committed tables and returns its result, the changeset
+    /// it asks for (stamped now) and the version it read. Nothing is committed here.
+    pub fn transact<R>(
+        &self,
+        f: impl FnOnce(&mut WriteTx<'_>) -> Result<R, StoreError>,
+    ) -> Result<(R, Changeset, Version), StoreError> {
+        self.read(|t| {
+            let mut tx = WriteTx::new(t);
+            let r = f(&mut tx)?;
+            Ok((r, tx.into_changeset(crate::store::now()), t.version()))
+        })
     }
 
     /// The version of the last commit.

@@ -83,11 +83,7 @@ impl Store for MemStore {
             .write_lock
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        let (r, cs, version) = self.core.read(|t| {
-            let mut tx = WriteTx::new(t);
-            let r = f(&mut tx)?;
-            Ok::<_, StoreError>((r, tx.into_changeset(now()), t.version()))
-        })?;
+        let (r, cs, version) = self.core.transact(f)?;
         if cs.is_empty() {
             return Ok((r, version));
         }

@@ -1,6 +1,8 @@
-//! One module per command family; each owns its clap arguments and how they run.
+//! One module per command family; each owns its clap arguments and how they run. [`kv`] holds
+//! the `KEY=VALUE` parsing (and label edits) several families share.
 
 pub mod info;
+pub mod kv;
 pub mod node;
 pub mod service;
 pub mod swarm;

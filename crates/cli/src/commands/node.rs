@@ -1,12 +1,19 @@
-//! `flotilla node ls` and `flotilla node inspect`.
+//! `flotilla node ls|inspect|promote|demote|rm|update`.
+//!
+//! The commands that change a node (`promote`, `demote`, `update`) fetch it, change its spec,
+//! and send the spec back with the version they read, so a concurrent change is refused by the
+//! daemon rather than overwritten. Commands that take several nodes carry on past a failing
+//! one, as Docker does.
 
 use crate::commands::finish;
+use crate::commands::kv::LabelEdits;
 use crate::connect;
 use crate::error::CliError;
 use crate::output::{self, ListStyle, Listing, OutputFormat};
 use crate::units;
-use flotilla_model::{Node, NodeRole};
+use flotilla_model::{Availability, Node, NodeRole, NodeSpec};
 use flotilla_proto::pb;
+use flotilla_proto::pb::control_client::ControlClient;
 use flotilla_proto::pb::swarm_client::SwarmClient;
 use std::fmt::Write as _;
 use tonic::transport::Channel;
@@ -19,6 +26,15 @@ pub enum NodeCommand {
     Ls(NodeLsArgs),
     /// Display detailed information on one or more nodes.
     Inspect(NodeInspectArgs),
+    /// Promote one or more nodes to manager in the swarm.
+    Promote(NodePromoteArgs),
+    /// Demote one or more nodes from manager in the swarm.
+    Demote(NodeDemoteArgs),
+    /// Remove one or more nodes from the swarm.
+    #[command(visible_alias = "remove")]
+    Rm(NodeRmArgs),
+    /// Update a node.
+    Update(NodeUpdateArgs),
 }
 
 /// Arguments of `node ls`.
@@ -43,6 +59,74 @@ pub struct NodeInspectArgs {
     pub nodes: Vec<String>,
 }
 
+/// Arguments of `node promote`.
+#[derive(Debug, clap::Args)]
+pub struct NodePromoteArgs {
+    /// Nodes, by ID, hostname or ID prefix.
+    #[arg(required = true, value_name = "NODE")]
+    pub nodes: Vec<String>,
+}
+
+/// Arguments of `node demote`.
+#[derive(Debug, clap::Args)]
+pub struct NodeDemoteArgs {
+    /// Demote even if the swarm would lose its quorum.
+    #[arg(long)]
+    pub force: bool,
+    /// Nodes, by ID, hostname or ID prefix.
+    #[arg(required = true, value_name = "NODE")]
+    pub nodes: Vec<String>,
+}
+
+/// Arguments of `node rm`.
+#[derive(Debug, clap::Args)]
+pub struct NodeRmArgs {
+    /// Force remove a node from the swarm.
+    #[arg(short, long)]
+    pub force: bool,
+    /// Nodes, by ID, hostname or ID prefix.
+    #[arg(required = true, value_name = "NODE")]
+    pub nodes: Vec<String>,
+}
+
+/// `--availability` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AvailabilityArg {
+    /// Takes new tasks.
+    Active,
+    /// Keeps its tasks, takes no new ones.
+    Pause,
+    /// Its tasks move elsewhere.
+    Drain,
+}
+
+impl From<AvailabilityArg> for Availability {
+    fn from(a: AvailabilityArg) -> Self {
+        match a {
+            AvailabilityArg::Active => Availability::Active,
+            AvailabilityArg::Pause => Availability::Pause,
+            AvailabilityArg::Drain => Availability::Drain,
+        }
+    }
+}
+
+/// Arguments of `node update`.
+#[derive(Debug, clap::Args)]
+pub struct NodeUpdateArgs {
+    /// Availability of the node.
+    #[arg(long, value_enum)]
+    pub availability: Option<AvailabilityArg>,
+    /// Add or update a node label.
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub label_add: Vec<String>,
+    /// Remove a node label if exists.
+    #[arg(long, value_name = "KEY")]
+    pub label_rm: Vec<String>,
+    /// Node, by ID, hostname or ID prefix.
+    #[arg(value_name = "NODE")]
+    pub node: String,
+}
+
 /// Columns of `node ls`.
 pub const LS_COLUMNS: [&str; 6] = [
     "ID",
@@ -58,7 +142,42 @@ pub async fn run(cmd: NodeCommand, host: &str) -> Result<(), CliError> {
     match cmd {
         NodeCommand::Ls(args) => ls(args, host).await,
         NodeCommand::Inspect(args) => inspect(args, host).await,
+        NodeCommand::Promote(args) => set_role(&args.nodes, NodeRole::Manager, false, host).await,
+        NodeCommand::Demote(args) => {
+            set_role(&args.nodes, NodeRole::Worker, args.force, host).await
+        }
+        NodeCommand::Rm(args) => rm(args, host).await,
+        NodeCommand::Update(args) => update(args, host).await,
     }
+}
+
+/// One node, by id, hostname or id prefix, as a model object.
+async fn get_node(control: &mut ControlClient<Channel>, node_ref: &str) -> Result<Node, CliError> {
+    let node = control
+        .get_node(pb::GetNodeRequest {
+            node_ref: node_ref.to_owned(),
+        })
+        .await?
+        .into_inner();
+    Ok(Node::try_from(node)?)
+}
+
+/// Sends `spec` as `node`'s new spec, with the version `node` was read at.
+async fn update_node(
+    control: &mut ControlClient<Channel>,
+    node: &Node,
+    spec: NodeSpec,
+    force: bool,
+) -> Result<(), CliError> {
+    control
+        .update_node(pb::UpdateNodeRequest {
+            node_ref: node.id.0.clone(),
+            version: node.meta.version.0,
+            spec: Some(spec.into()),
+            force,
+        })
+        .await?;
+    Ok(())
 }
 
 async fn ls(args: NodeLsArgs, host: &str) -> Result<(), CliError> {
@@ -118,11 +237,7 @@ async fn inspect(args: NodeInspectArgs, host: &str) -> Result<(), CliError> {
             } else {
                 node_ref.clone()
             };
-            let node = control
-                .get_node(pb::GetNodeRequest { node_ref })
-                .await?
-                .into_inner();
-            Ok::<_, CliError>(Node::try_from(node)?)
+            get_node(&mut control, &node_ref).await
         }
         .await;
         match result {
@@ -137,6 +252,99 @@ async fn inspect(args: NodeInspectArgs, host: &str) -> Result<(), CliError> {
         output::print(&output::to_json(&found)?)?;
     }
     finish(errors)
+}
+
+/// `node promote` (`role` manager) and `node demote` (`role` worker), node by node.
+async fn set_role(
+    nodes: &[String],
+    role: NodeRole,
+    force: bool,
+    host: &str,
+) -> Result<(), CliError> {
+    let mut control = connect::control(host).await?;
+    let mut errors = Vec::new();
+    for node_ref in nodes {
+        match set_role_one(&mut control, node_ref, role, force).await {
+            Ok(message) => output::println(&message)?,
+            Err(e) => errors.push(e),
+        }
+    }
+    finish(errors)
+}
+
+/// Gives one node `role` unless it has it already; returns what to print.
+async fn set_role_one(
+    control: &mut ControlClient<Channel>,
+    node_ref: &str,
+    role: NodeRole,
+    force: bool,
+) -> Result<String, CliError> {
+    let node = get_node(control, node_ref).await?;
+    if node.spec.role == role {
+        return Ok(already_message(&node.id.0, role));
+    }
+    let spec = NodeSpec {
+        role,
+        ..node.spec.clone()
+    };
+    update_node(control, &node, spec, force).await?;
+    Ok(role_changed_message(node_ref, role))
+}
+
+/// Docker's note for a node that already has the role asked for; it is left alone.
+pub fn already_message(node_id: &str, role: NodeRole) -> String {
+    format!("Node {node_id} is already a {}.", role.name())
+}
+
+/// Docker's line after a node was given `role` (promoted to manager, demoted to worker).
+pub fn role_changed_message(node_ref: &str, role: NodeRole) -> String {
+    match role {
+        NodeRole::Manager => format!("Node {node_ref} promoted to a manager in the swarm."),
+        NodeRole::Worker => format!("Manager {node_ref} demoted in the swarm."),
+    }
+}
+
+/// Runs `node rm`, printing each reference removed.
+async fn rm(args: NodeRmArgs, host: &str) -> Result<(), CliError> {
+    let mut control = connect::control(host).await?;
+    let mut errors = Vec::new();
+    for node_ref in &args.nodes {
+        let removed = control
+            .remove_node(pb::RemoveNodeRequest {
+                node_ref: node_ref.clone(),
+                force: args.force,
+            })
+            .await;
+        match removed {
+            Ok(_) => output::println(node_ref)?,
+            Err(status) => errors.push(CliError::from(status)),
+        }
+    }
+    finish(errors)
+}
+
+/// Runs `node update`: label values are checked before the daemon is asked anything; prints
+/// the node reference.
+async fn update(args: NodeUpdateArgs, host: &str) -> Result<(), CliError> {
+    let labels = LabelEdits::parse(&args.label_add, &args.label_rm)?;
+    let mut control = connect::control(host).await?;
+    let node = get_node(&mut control, &args.node).await?;
+    let mut spec = node.spec.clone();
+    apply_node_update(args.availability, &labels, &mut spec);
+    update_node(&mut control, &node, spec, false).await?;
+    output::println(&args.node)
+}
+
+/// Changes `spec` as `node update`'s flags say; absent flags change nothing.
+pub fn apply_node_update(
+    availability: Option<AvailabilityArg>,
+    labels: &LabelEdits,
+    spec: &mut NodeSpec,
+) {
+    if let Some(a) = availability {
+        spec.availability = a.into();
+    }
+    labels.apply(&mut spec.labels);
 }
 
 /// `node inspect --pretty`.
@@ -210,8 +418,7 @@ mod tests {
     use crate::command::Command;
     use crate::test_cli::parse;
     use flotilla_model::{
-        Availability, ManagerStatus, Meta, NodeDescription, NodeId, NodeSpec, NodeState,
-        NodeStatus, Reachability,
+        ManagerStatus, Meta, NodeDescription, NodeId, NodeState, NodeStatus, Reachability,
     };
 
     fn node(id: &str, hostname: &str, leader: Option<bool>) -> Node {
@@ -286,6 +493,139 @@ mod tests {
         };
         assert!(a.pretty);
         assert_eq!(a.nodes, vec!["self", "n2"]);
+    }
+
+    fn node_cmd(args: &[&str]) -> NodeCommand {
+        let mut full = vec!["node"];
+        full.extend_from_slice(args);
+        match parse(&full) {
+            Ok(Command::Node(c)) => c,
+            other => panic!("expected a node command, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn promote_and_demote_parse() {
+        let NodeCommand::Promote(a) = node_cmd(&["promote", "n1", "n2"]) else {
+            panic!("expected node promote");
+        };
+        assert_eq!(a.nodes, vec!["n1", "n2"]);
+
+        let NodeCommand::Demote(a) = node_cmd(&["demote", "--force", "n1", "n2"]) else {
+            panic!("expected node demote");
+        };
+        assert!(a.force);
+        assert_eq!(a.nodes, vec!["n1", "n2"]);
+
+        let NodeCommand::Demote(a) = node_cmd(&["demote", "n1"]) else {
+            panic!("expected node demote");
+        };
+        assert!(!a.force);
+
+        assert!(parse(&["node", "promote"]).is_err());
+        assert!(parse(&["node", "demote", "--force"]).is_err());
+    }
+
+    #[test]
+    fn role_messages_read_like_docker() {
+        assert_eq!(
+            role_changed_message("n1", NodeRole::Manager),
+            "Node n1 promoted to a manager in the swarm."
+        );
+        assert_eq!(
+            role_changed_message("n1", NodeRole::Worker),
+            "Manager n1 demoted in the swarm."
+        );
+        assert_eq!(
+            already_message("abc", NodeRole::Manager),
+            "Node abc is already a manager."
+        );
+        assert_eq!(
+            already_message("abc", NodeRole::Worker),
+            "Node abc is already a worker."
+        );
+    }
+
+    #[test]
+    fn rm_parses() {
+        let NodeCommand::Rm(a) = node_cmd(&["rm", "--force", "n1", "n2"]) else {
+            panic!("expected node rm");
+        };
+        assert!(a.force);
+        assert_eq!(a.nodes, vec!["n1", "n2"]);
+        let NodeCommand::Rm(a) = node_cmd(&["remove", "-f", "n1"]) else {
+            panic!("expected node rm");
+        };
+        assert!(a.force);
+        assert!(parse(&["node", "rm"]).is_err());
+    }
+
+    fn update_args(args: &[&str]) -> NodeUpdateArgs {
+        let mut full = vec!["update"];
+        full.extend_from_slice(args);
+        match node_cmd(&full) {
+            NodeCommand::Update(a) => a,
+            other => panic!("expected node update, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn update_changes_only_what_it_names() {
+        let a = update_args(&[
+            "--availability",
+            "drain",
+            "--label-add",
+            "zone=a",
+            "--label-rm",
+            "old",
+            "n1",
+        ]);
+        assert_eq!(a.node, "n1");
+        assert_eq!(a.availability, Some(AvailabilityArg::Drain));
+        assert_eq!(a.label_add, vec!["zone=a"]);
+        assert_eq!(a.label_rm, vec!["old"]);
+
+        let existing = NodeSpec {
+            labels: [("old", "1"), ("kept", "2")]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+            role: NodeRole::Manager,
+            availability: Availability::Active,
+        };
+        let mut spec = existing.clone();
+        let labels = LabelEdits::parse(&a.label_add, &a.label_rm).expect("valid labels");
+        apply_node_update(a.availability, &labels, &mut spec);
+        assert_eq!(spec.availability, Availability::Drain);
+        assert_eq!(spec.role, NodeRole::Manager);
+        let keys: Vec<(&str, &str)> = spec
+            .labels
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(keys, vec![("kept", "2"), ("zone", "a")]);
+
+        let a = update_args(&["n1"]);
+        let mut spec = existing.clone();
+        let labels = LabelEdits::parse(&a.label_add, &a.label_rm).expect("no labels");
+        apply_node_update(a.availability, &labels, &mut spec);
+        assert_eq!(spec, existing);
+
+        assert!(parse(&["node", "update", "--availability", "gone", "n1"]).is_err());
+        assert!(parse(&["node", "update", "--availability", "pause"]).is_err());
+    }
+
+    #[test]
+    fn update_refuses_bad_labels_naming_the_flag() {
+        for bad in ["zone", "=a"] {
+            let a = update_args(&["--label-add", bad, "n1"]);
+            match LabelEdits::parse(&a.label_add, &a.label_rm) {
+                Err(CliError::Usage(m)) => {
+                    assert!(m.starts_with("invalid --label-add: "), "{bad}: {m}");
+                }
+                other => panic!("{bad}: expected a usage error, got {other:?}"),
+            }
+        }
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use crate::convert::{ConvertError, required};
 use crate::pb;
-use flotilla_model::{Cluster, ClusterId, ClusterSpec};
+use flotilla_model::{Cluster, ClusterCa, ClusterId, ClusterSpec, NodeId};
 
 impl From<Cluster> for pb::Cluster {
     fn from(c: Cluster) -> Self {
@@ -10,6 +10,15 @@ impl From<Cluster> for pb::Cluster {
             id: c.id.0,
             meta: Some(c.meta.into()),
             spec: Some(c.spec.into()),
+            ca: Some(pb::ClusterCa {
+                root_cert_pem: c.ca.root_cert_pem,
+                root_key_pem: c.ca.root_key_pem,
+                worker_secret: c.ca.worker_secret,
+                manager_secret: c.ca.manager_secret,
+                node_cert_validity_secs: c.ca.node_cert_validity_secs,
+            }),
+            next_raft_id: c.next_raft_id,
+            removed_nodes: c.removed_nodes.into_iter().map(|n| n.0).collect(),
         }
     }
 }
@@ -22,6 +31,18 @@ impl TryFrom<pb::Cluster> for Cluster {
             id: ClusterId(p.id),
             meta: required(p.meta, "meta")?,
             spec: required(p.spec, "spec")?,
+            ca: p
+                .ca
+                .map(|c| ClusterCa {
+                    root_cert_pem: c.root_cert_pem,
+                    root_key_pem: c.root_key_pem,
+                    worker_secret: c.worker_secret,
+                    manager_secret: c.manager_secret,
+                    node_cert_validity_secs: c.node_cert_validity_secs,
+                })
+                .unwrap_or_default(),
+            next_raft_id: p.next_raft_id,
+            removed_nodes: p.removed_nodes.into_iter().map(NodeId).collect(),
         })
     }
 }

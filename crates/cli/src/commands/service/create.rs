@@ -1,7 +1,8 @@
 //! `flotilla service create [OPTIONS] IMAGE [COMMAND] [ARG...]`: builds a spec from the flags
 //! (on the model's defaults), sends it, and prints the new service's id as Docker does.
 
-use super::flags::{ModeArg, RolloutFlags, SpecFlags, parse_kv, parse_placement_pref};
+use super::flags::{ModeArg, RolloutFlags, SpecFlags, parse_placement_pref};
+use crate::commands::kv::parse_kv;
 use crate::connect;
 use crate::error::CliError;
 use crate::output;

@@ -2,8 +2,8 @@
 //! place they are written into a [`ServiceSpec`]: create applies them to a default spec, update
 //! to the spec it fetched. Only flags that were given change anything.
 //!
-//! Also the small value parsers both commands use (`KEY=VALUE`, replicas, placement
-//! preferences).
+//! Also the small value parsers both commands use (replicas, placement preferences, command
+//! lines); `KEY=VALUE` values are parsed in `commands/kv.rs`, shared with `node`.
 
 use crate::error::CliError;
 use crate::units;
@@ -373,22 +373,6 @@ pub fn check_replicas(n: i64) -> Result<u64, String> {
         .ok_or_else(|| format!("{n} is out of range: must be between 0 and {MAX_REPLICAS}"))
 }
 
-/// Splits `KEY=VALUE` (a bare `KEY` means an empty value); an empty key is refused.
-pub fn parse_kv(flag: &str, s: &str) -> Result<(String, String), CliError> {
-    let (k, v) = s.split_once('=').unwrap_or((s, ""));
-    if k.is_empty() {
-        return Err(CliError::Usage(format!(
-            "invalid {flag}: {s:?}: key must not be empty"
-        )));
-    }
-    Ok((k.to_owned(), v.to_owned()))
-}
-
-/// The key of `KEY=VALUE` (or of a bare `KEY`).
-pub fn key_of(s: &str) -> &str {
-    s.split_once('=').map_or(s, |(k, _)| k)
-}
-
 /// Splits a command line on whitespace (`--entrypoint "nginx -g x"`, `--args "a b c"`).
 pub fn split_words(s: &str) -> Vec<String> {
     s.split_whitespace().map(str::to_owned).collect()
@@ -540,17 +524,6 @@ mod tests {
         assert_eq!(check_replicas(100_000), Ok(100_000));
         assert!(check_replicas(100_001).is_err());
         assert!(check_replicas(-1).is_err());
-        assert_eq!(
-            parse_kv("--label", "a=b=c").ok(),
-            Some(("a".to_owned(), "b=c".to_owned()))
-        );
-        assert_eq!(
-            parse_kv("--label", "a").ok(),
-            Some(("a".to_owned(), String::new()))
-        );
-        assert!(parse_kv("--label", "=x").is_err());
-        assert_eq!(key_of("A=1"), "A");
-        assert_eq!(key_of("A"), "A");
         assert_eq!(
             parse_placement_pref("--placement-pref", "spread=node.labels.zone").ok(),
             Some("node.labels.zone".to_owned())

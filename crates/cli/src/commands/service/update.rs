@@ -2,8 +2,9 @@
 //! flags, and sends it back with the version it read, so a concurrent change is refused by the
 //! daemon rather than overwritten. `--rollback` asks the daemon for the previous spec instead.
 
-use super::flags::{RolloutFlags, SpecFlags, key_of, parse_kv, split_words};
+use super::flags::{RolloutFlags, SpecFlags, split_words};
 use super::get_service;
+use crate::commands::kv::{LabelEdits, key_of};
 use crate::connect;
 use crate::error::CliError;
 use crate::output;
@@ -76,13 +77,7 @@ pub fn apply_update(a: &UpdateArgs, spec: &mut ServiceSpec) -> Result<(), CliErr
     if let Some(args) = &a.args {
         c.args = split_words(args);
     }
-    for rm in &a.label_rm {
-        spec.labels.remove(key_of(rm));
-    }
-    for add in &a.label_add {
-        let (k, v) = parse_kv("--label-add", add)?;
-        spec.labels.insert(k, v);
-    }
+    LabelEdits::parse(&a.label_add, &a.label_rm)?.apply(&mut spec.labels);
     let constraints = &mut spec.task_template.placement.constraints;
     for rm in &a.constraint_rm {
         constraints.retain(|c| c.trim() != rm.trim());

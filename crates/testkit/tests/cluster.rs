@@ -1,0 +1,374 @@
+//! Real multi-node swarms: `flotilla daemon` processes, each in its own network namespace,
+//! joined with tokens over mutual TLS. Needs root (namespaces); fails loudly without it.
+
+use flotilla_testkit::{Lab, LabConfig, binary};
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+const PORT: u16 = 4242;
+
+fn lab(n: usize) -> Lab {
+    Lab::new(LabConfig::new(n, binary())).expect("lab (needs root, ip, nsenter, nft)")
+}
+
+fn addr(lab: &Lab, i: usize) -> String {
+    format!("{}:{PORT}", lab.addr(i))
+}
+
+fn nodes(lab: &Lab, i: usize) -> Option<Vec<Value>> {
+    let v = lab.ok_json(i, &["node", "ls", "--format", "json"]).ok()?;
+    v.as_array().cloned()
+}
+
+/// Waits until node `i` sees `total` nodes, all Ready, `managers` of them managers, one Leader.
+fn wait_converged(
+    lab: &Lab,
+    i: usize,
+    total: usize,
+    managers: usize,
+    timeout: Duration,
+) -> Vec<Value> {
+    let got = Lab::wait_for(timeout, || {
+        let ns = nodes(lab, i)?;
+        let ready = ns.iter().all(|n| n["status"] == "Ready");
+        let m = ns.iter().filter(|n| n["manager_status"] != "").count();
+        let leaders = ns
+            .iter()
+            .filter(|n| n["manager_status"] == "Leader")
+            .count();
+        let reachable = ns
+            .iter()
+            .filter(|n| n["manager_status"] == "Leader" || n["manager_status"] == "Reachable")
+            .count();
+        (ns.len() == total && ready && m == managers && leaders == 1 && reachable == managers)
+            .then_some(ns)
+    });
+    got.unwrap_or_else(|| {
+        panic!(
+            "node {i} did not converge to {total} nodes / {managers} managers: {:?}\nlog:\n{}",
+            nodes(lab, i),
+            lab.log(i)
+        )
+    })
+}
+
+fn token(lab: &Lab, i: usize, role: &str) -> String {
+    lab.ok(i, &["swarm", "join-token", "-q", role])
+        .expect("join-token")
+        .trim()
+        .to_owned()
+}
+
+fn join(lab: &Lab, i: usize, token: &str, via: usize) -> std::process::Output {
+    lab.cli(i, &["swarm", "join", "--token", token, &addr(lab, via)])
+        .expect("run join")
+}
+
+fn leader_index(lab: &Lab, managers: &[usize]) -> Option<usize> {
+    for &i in managers {
+        let Some(ns) = nodes(lab, i) else { continue };
+        let leader = ns.iter().find(|n| n["manager_status"] == "Leader")?;
+        let host = leader["hostname"].as_str()?;
+        return host.strip_prefix('n')?.parse().ok();
+    }
+    None
+}
+
+fn create(lab: &Lab, i: usize, name: &str) -> bool {
+    lab.cli(i, &["service", "create", "--name", name, "busybox"])
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+fn service_names(lab: &Lab, i: usize) -> Vec<String> {
+    let v = lab
+        .ok_json(i, &["service", "ls", "--format", "json"])
+        .expect("service ls");
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s["name"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn five_nodes_join_fail_over_and_refuse_strangers() {
+    let mut lab = lab(5);
+    for i in 1..=5 {
+        lab.start(i, &[], &[]).expect("daemon starts");
+    }
+    lab.ok(
+        1,
+        &[
+            "swarm",
+            "init",
+            "--advertise-addr",
+            &lab.addr(1).to_string(),
+        ],
+    )
+    .expect("init");
+    let manager_token = token(&lab, 1, "manager");
+    let worker_token = token(&lab, 1, "worker");
+    for i in [2, 3] {
+        let out = join(&lab, i, &manager_token, 1);
+        assert!(
+            out.status.success(),
+            "n{i} joins as manager: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            lab.log(i)
+        );
+        assert!(String::from_utf8_lossy(&out.stdout).contains("as a manager"));
+    }
+    for i in [4, 5] {
+        let out = join(&lab, i, &worker_token, 2);
+        assert!(
+            out.status.success(),
+            "n{i} joins as worker: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            lab.log(i)
+        );
+    }
+    for i in [1, 2, 3] {
+        wait_converged(&lab, i, 5, 3, Duration::from_secs(30));
+    }
+
+    // A worker answers manager-only commands clearly.
+    let out = lab.cli(4, &["service", "ls"]).expect("run");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not a manager"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Writes through every manager.
+    let mut acked = Vec::new();
+    for (k, i) in [1, 2, 3].iter().cycle().take(9).enumerate() {
+        let name = format!("s{k}");
+        assert!(create(&lab, *i, &name), "write via n{i}");
+        acked.push(name);
+    }
+
+    // kill -9 the leader: a new one takes writes within seconds, nothing acknowledged is lost.
+    let old = leader_index(&lab, &[1, 2, 3]).expect("a leader");
+    let rest: Vec<usize> = [1, 2, 3].into_iter().filter(|&i| i != old).collect();
+    let killed = Instant::now();
+    lab.kill(old).expect("kill -9 leader");
+    let took = Lab::wait_for(Duration::from_secs(30), || {
+        create(&lab, rest[0], "after-failover").then(|| killed.elapsed())
+    })
+    .expect("writes resume after the leader dies");
+    println!("leader failover: kill -9 -> first acknowledged write after {took:?}");
+    acked.push("after-failover".into());
+    let names = service_names(&lab, rest[1]);
+    for a in &acked {
+        assert!(
+            names.contains(a),
+            "acknowledged write {a} survived: {names:?}"
+        );
+    }
+    // The old leader comes back as a follower.
+    lab.start(old, &[], &[]).expect("restart old leader");
+    let ns = wait_converged(&lab, old, 5, 3, Duration::from_secs(30));
+    let me = ns
+        .iter()
+        .find(|n| n["hostname"] == format!("n{old}"))
+        .expect("old leader listed");
+    assert_eq!(
+        me["manager_status"], "Reachable",
+        "old leader rejoined as a follower: {ns:?}"
+    );
+    assert!(service_names(&lab, old).contains(&"after-failover".to_owned()));
+
+    // Strangers are refused, and the manager logs why.
+    let lab6 = &lab;
+    let bad_secret = format!(
+        "{}{}",
+        &worker_token[..worker_token.len() - 25],
+        "0".repeat(25)
+    );
+    let out = join(lab6, 5, &bad_secret, rest[0]);
+    assert!(
+        !out.status.success(),
+        "already joined node refuses, or the manager refuses"
+    );
+
+    // Promote a worker while writes go on, then demote it back: nothing acknowledged is lost.
+    lab.ok(rest[0], &["node", "promote", "n4"])
+        .expect("promote");
+    let mut k = 0;
+    let promoted = Lab::wait_for(Duration::from_secs(45), || {
+        k += 1;
+        let name = format!("p{k}");
+        if create(&lab, rest[0], &name) {
+            acked.push(name);
+        }
+        let ns = nodes(&lab, rest[0])?;
+        let n4 = ns.iter().find(|n| n["hostname"] == "n4")?;
+        (n4["manager_status"] == "Reachable").then_some(())
+    });
+    assert!(
+        promoted.is_some(),
+        "n4 became a reachable manager: {:?}\n{}",
+        nodes(&lab, rest[0]),
+        lab.log(4)
+    );
+    assert!(
+        lab.ok(4, &["service", "ls"]).is_ok(),
+        "n4 now answers manager commands"
+    );
+    lab.ok(rest[0], &["node", "demote", "n4"]).expect("demote");
+    let demoted = Lab::wait_for(Duration::from_secs(45), || {
+        k += 1;
+        let name = format!("p{k}");
+        if create(&lab, rest[0], &name) {
+            acked.push(name);
+        }
+        let out = lab.cli(4, &["service", "ls"]).ok()?;
+        (!out.status.success()).then_some(())
+    });
+    assert!(
+        demoted.is_some(),
+        "n4 became a worker again:\n{}",
+        lab.log(4)
+    );
+    wait_converged(&lab, rest[0], 5, 3, Duration::from_secs(30));
+    let names = service_names(&lab, rest[1]);
+    for a in &acked {
+        assert!(
+            names.contains(a),
+            "acknowledged write {a} survived promote/demote"
+        );
+    }
+}
+
+#[test]
+fn bad_tokens_rotation_and_removed_nodes_are_refused() {
+    let mut lab = lab(4);
+    for i in 1..=4 {
+        lab.start(i, &[], &[]).expect("daemon starts");
+    }
+    lab.ok(
+        1,
+        &[
+            "swarm",
+            "init",
+            "--advertise-addr",
+            &lab.addr(1).to_string(),
+        ],
+    )
+    .expect("init");
+    let worker = token(&lab, 1, "worker");
+
+    // Wrong secret.
+    let wrong = format!("{}{}", &worker[..worker.len() - 25], "z".repeat(25));
+    let out = join(&lab, 2, &wrong, 1);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("invalid join token"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Wrong CA digest: the joining node refuses to trust the manager.
+    let parts: Vec<&str> = worker.split('-').collect();
+    let wrong_ca = format!("FLT-1-{}-{}", "a".repeat(64), parts[3]);
+    let out = join(&lab, 2, &wrong_ca, 1);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("does not match the join token"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A rotated (old) token.
+    lab.ok(1, &["swarm", "join-token", "--rotate", "worker"])
+        .expect("rotate");
+    let out = join(&lab, 2, &worker, 1);
+    assert!(!out.status.success(), "old token refused");
+    let log = lab.log(1);
+    assert!(
+        log.contains("join refused"),
+        "the manager logs refusals:\n{log}"
+    );
+
+    // The new token works.
+    let fresh = token(&lab, 1, "worker");
+    for i in [2, 3] {
+        let out = join(&lab, i, &fresh, 1);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    wait_converged(&lab, 1, 3, 1, Duration::from_secs(30));
+
+    // A removed node reconnecting is refused.
+    lab.kill(3).expect("stop n3");
+    Lab::wait_for(Duration::from_secs(30), || {
+        nodes(&lab, 1)?
+            .iter()
+            .any(|n| n["hostname"] == "n3" && n["status"] == "Down")
+            .then_some(())
+    })
+    .expect("n3 goes down after missed heartbeats");
+    lab.ok(1, &["node", "rm", "n3"]).expect("rm a down node");
+    lab.start(3, &[], &[])
+        .expect("n3 restarts with its old certificate");
+    let refused = Lab::wait_for(Duration::from_secs(20), || {
+        lab.log(1).contains("removed node").then_some(())
+    });
+    assert!(
+        refused.is_some(),
+        "the manager refuses and logs the removed node:\n{}",
+        lab.log(1)
+    );
+    let ns = nodes(&lab, 1).expect("node ls");
+    assert!(
+        ns.iter().all(|n| n["hostname"] != "n3"),
+        "n3 stays out: {ns:?}"
+    );
+
+    // Managers' refusal of a node that is not down without --force.
+    let out = lab.cli(1, &["node", "rm", "n2"]).expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--force"));
+}
+
+#[test]
+fn certificates_renew_without_restart() {
+    let mut lab = lab(2);
+    for i in 1..=2 {
+        lab.start(i, &[], &[]).expect("daemon starts");
+    }
+    lab.ok(
+        1,
+        &[
+            "swarm",
+            "init",
+            "--advertise-addr",
+            &lab.addr(1).to_string(),
+            "--cert-expiry",
+            "12s",
+        ],
+    )
+    .expect("init");
+    let t = token(&lab, 1, "worker");
+    let out = join(&lab, 2, &t, 1);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cert = lab.data_dir(2).join("certs").join("node.crt");
+    let first = std::fs::read_to_string(&cert).expect("worker cert");
+    // Past the first certificate's whole lifetime, the worker is still Ready: it renewed.
+    std::thread::sleep(Duration::from_secs(20));
+    let ns = wait_converged(&lab, 1, 2, 1, Duration::from_secs(10));
+    assert_eq!(ns.len(), 2);
+    let now = std::fs::read_to_string(&cert).expect("worker cert");
+    assert_ne!(first, now, "the certificate file was replaced");
+    assert!(lab.log(2).contains("certificate renewed"), "{}", lab.log(2));
+    assert!(lab.is_running(2), "no restart was needed");
+}
