@@ -330,15 +330,18 @@ impl Daemon {
 
     /// Creates a new swarm with this node as its only manager.
     pub async fn init(&self, req: pb::InitRequest) -> Result<pb::InitResponse, Status> {
-        let guard = self.member.lock().await;
+        let mut guard = self.member.lock().await;
+        if req.force_new_cluster {
+            let member = guard.as_mut().ok_or_else(|| {
+                Status::failed_precondition(
+                    "--force-new-cluster needs an existing swarm on this node; there is none",
+                )
+            })?;
+            return self.force_new_cluster(member).await;
+        }
         if guard.is_some() {
             return Err(Status::failed_precondition(
                 "this node is already part of a swarm: use \"flotilla swarm leave\" to leave it first",
-            ));
-        }
-        if req.force_new_cluster {
-            return Err(Status::failed_precondition(
-                "--force-new-cluster needs an existing swarm on this node; there is none",
             ));
         }
         let expiry = match req.cert_expiry_secs {
@@ -465,6 +468,76 @@ impl Daemon {
         })
         .await;
         Ok(resp)
+    }
+
+    /// Restarts the swarm from this manager's state as its only manager: the Raft group is
+    /// recreated with this member alone and every object this member had applied is written
+    /// into it again; the other managers become workers (they rejoin the Raft group only if
+    /// promoted again). Object versions restart from the new group's log.
+    async fn force_new_cluster(&self, member: &mut Member) -> Result<pb::InitResponse, Status> {
+        let parts = member.manager.take().ok_or_else(|| {
+            Status::failed_precondition("--force-new-cluster must run on a manager")
+        })?;
+        let objects: Vec<flotilla_model::Object> = parts.raft.store().view(|t| {
+            flotilla_model::Kind::ALL
+                .iter()
+                .flat_map(|k| t.list(*k))
+                .cloned()
+                .collect()
+        });
+        self.set_slot(Membership::Worker);
+        Self::stop_manager(parts).await;
+        std::fs::remove_dir_all(self.cfg.raft_dir()).map_err(internal)?;
+        let raft = self
+            .open_raft(member.identity.raft_id, &member.tls)
+            .await
+            .map_err(internal)?;
+        raft.initialize(&member.identity.raft_addr)
+            .await
+            .map_err(internal)?;
+        let me = member.identity.node_id.clone();
+        let count = objects.len();
+        raft.store()
+            .update(move |tx| {
+                for mut o in objects {
+                    if let flotilla_model::Object::Node(n) = &mut o {
+                        if n.id.as_str() == me {
+                            if let Some(ms) = n.manager_status.as_mut() {
+                                ms.leader = true;
+                                ms.reachability = Reachability::Reachable;
+                            }
+                        } else if n.manager_status.is_some() {
+                            n.spec.role = NodeRole::Worker;
+                            n.manager_status = None;
+                            n.status.state = NodeState::Down;
+                        }
+                    }
+                    o.meta_mut().version = flotilla_model::Version(0);
+                    tx.create(o)?;
+                }
+                Ok(())
+            })
+            .await
+            .map_err(flotilla_controlapi::status)?;
+        let parts = self
+            .start_manager(raft, &member.tls)
+            .await
+            .map_err(internal)?;
+        self.set_slot(Membership::Manager(parts.raft.store()));
+        member.manager = Some(parts);
+        member.identity.managers = vec![member.identity.raft_addr.clone()];
+        member
+            .identity
+            .save(&self.cfg.identity_path())
+            .map_err(internal)?;
+        tracing::warn!(
+            objects = count,
+            "forced a new cluster from this manager's state"
+        );
+        Ok(pb::InitResponse {
+            node_id: member.identity.node_id.clone(),
+            cluster_id: member.identity.cluster_id.clone(),
+        })
     }
 
     /// Removes identity, certificates and Raft state.

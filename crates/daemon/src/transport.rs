@@ -68,7 +68,12 @@ pub fn tls_incoming(
     let (tx, rx) = tokio::sync::mpsc::channel(64);
     tokio::spawn(async move {
         loop {
-            let (tcp, peer) = match listener.accept().await {
+            // Stop accepting (and free the port) as soon as the server is gone.
+            let accepted = tokio::select! {
+                a = listener.accept() => a,
+                () = tx.closed() => return,
+            };
+            let (tcp, peer) = match accepted {
                 Ok(c) => c,
                 Err(e) => {
                     tracing::warn!(error = %e, "accepting a node connection failed");
@@ -76,9 +81,6 @@ pub fn tls_incoming(
                     continue;
                 }
             };
-            if tx.is_closed() {
-                return;
-            }
             let acceptor = acceptor.clone();
             let tx = tx.clone();
             tokio::spawn(async move {

@@ -258,7 +258,15 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
         let client = self.client();
         async move {
             let mut client = client?;
-            let outbound = input.filter_map(|req| async move { encode(&req).ok() });
+            // Take the first request before connecting: producing it is where openraft applies
+            // its backoff, so a peer that is down is retried at that pace, not in a busy loop.
+            let mut input = input;
+            let Some(first) = input.next().await else {
+                return Ok(futures::stream::empty().boxed());
+            };
+            let outbound = futures::stream::once(async move { first })
+                .chain(input)
+                .filter_map(|req| async move { encode(&req).ok() });
             let mut request = tonic::Request::new(outbound);
             // The stream lives as long as replication does; only connection set-up is bounded.
             let _ = option;

@@ -36,9 +36,19 @@ pub struct ProposeReply {
     pub error: Option<String>,
 }
 
-/// Proposes on the local node, which should be the leader.
+/// Proposes on the local node, which should be the leader. Gives up after `LEADER_WAIT`
+/// (a leader that lost its quorum cannot commit); the write may still commit later.
 pub async fn propose_local(raft: &Raft, req: Request) -> ProposeReply {
-    match raft.client_write(req).await {
+    let Ok(res) = tokio::time::timeout(LEADER_WAIT, raft.client_write(req)).await else {
+        return ProposeReply {
+            response: None,
+            leader: None,
+            error: Some(format!(
+                "the write was not committed within {LEADER_WAIT:?}: the managers may have lost their quorum (it may still be applied later)"
+            )),
+        };
+    };
+    match res {
         Ok(resp) => ProposeReply {
             response: Some(resp.data),
             leader: None,

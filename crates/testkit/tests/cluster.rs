@@ -7,8 +7,18 @@ use std::time::{Duration, Instant};
 
 const PORT: u16 = 4242;
 
-fn lab(n: usize) -> Lab {
-    Lab::new(LabConfig::new(n, binary())).expect("lab (needs root, ip, nsenter, nft)")
+/// One lab at a time: several multi-node clusters at once on a 2-core machine starve each
+/// other's Raft heartbeats and turn timing into leader churn the tests did not ask for.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn lab(n: usize) -> (std::sync::MutexGuard<'static, ()>, Lab) {
+    let guard = SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    (
+        guard,
+        Lab::new(LabConfig::new(n, binary())).expect("lab (needs root, ip, nsenter, nft)"),
+    )
 }
 
 fn addr(lab: &Lab, i: usize) -> String {
@@ -95,7 +105,7 @@ fn service_names(lab: &Lab, i: usize) -> Vec<String> {
 
 #[test]
 fn five_nodes_join_fail_over_and_refuse_strangers() {
-    let mut lab = lab(5);
+    let (_serial, mut lab) = lab(5);
     for i in 1..=5 {
         lab.start(i, &[], &[]).expect("daemon starts");
     }
@@ -169,17 +179,25 @@ fn five_nodes_join_fail_over_and_refuse_strangers() {
             "acknowledged write {a} survived: {names:?}"
         );
     }
-    // The old leader comes back as a follower.
+    // The old leader comes back as a follower. (Right after its restart the stored manager
+    // status may still be the one from before the kill; wait for the new leader's view.)
     lab.start(old, &[], &[]).expect("restart old leader");
-    let ns = wait_converged(&lab, old, 5, 3, Duration::from_secs(30));
-    let me = ns
-        .iter()
-        .find(|n| n["hostname"] == format!("n{old}"))
-        .expect("old leader listed");
-    assert_eq!(
-        me["manager_status"], "Reachable",
-        "old leader rejoined as a follower: {ns:?}"
+    let follower = Lab::wait_for(Duration::from_secs(30), || {
+        let ns = nodes(&lab, old)?;
+        let me = ns.iter().find(|n| n["hostname"] == format!("n{old}"))?;
+        let leaders = ns
+            .iter()
+            .filter(|n| n["manager_status"] == "Leader")
+            .count();
+        (me["manager_status"] == "Reachable" && leaders == 1).then_some(())
+    });
+    assert!(
+        follower.is_some(),
+        "old leader rejoined as a follower: {:?}\n{}",
+        nodes(&lab, old),
+        lab.log(old)
     );
+    wait_converged(&lab, old, 5, 3, Duration::from_secs(30));
     assert!(service_names(&lab, old).contains(&"after-failover".to_owned()));
 
     // Strangers are refused, and the manager logs why.
@@ -246,7 +264,7 @@ fn five_nodes_join_fail_over_and_refuse_strangers() {
 
 #[test]
 fn bad_tokens_rotation_and_removed_nodes_are_refused() {
-    let mut lab = lab(4);
+    let (_serial, mut lab) = lab(4);
     for i in 1..=4 {
         lab.start(i, &[], &[]).expect("daemon starts");
     }
@@ -338,7 +356,7 @@ fn bad_tokens_rotation_and_removed_nodes_are_refused() {
 
 #[test]
 fn certificates_renew_without_restart() {
-    let mut lab = lab(2);
+    let (_serial, mut lab) = lab(2);
     for i in 1..=2 {
         lab.start(i, &[], &[]).expect("daemon starts");
     }
@@ -371,4 +389,82 @@ fn certificates_renew_without_restart() {
     assert_ne!(first, now, "the certificate file was replaced");
     assert!(lab.log(2).contains("certificate renewed"), "{}", lab.log(2));
     assert!(lab.is_running(2), "no restart was needed");
+}
+
+#[test]
+fn quorum_is_guarded_and_a_lone_manager_can_force_a_new_cluster() {
+    let (_serial, mut lab) = lab(3);
+    for i in 1..=3 {
+        lab.start(i, &[], &[]).expect("daemon starts");
+    }
+    lab.ok(
+        1,
+        &[
+            "swarm",
+            "init",
+            "--advertise-addr",
+            &lab.addr(1).to_string(),
+        ],
+    )
+    .expect("init");
+    let m = token(&lab, 1, "manager");
+    for i in [2, 3] {
+        let out = join(&lab, i, &m, 1);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    wait_converged(&lab, 1, 3, 3, Duration::from_secs(30));
+    assert!(create(&lab, 1, "before"));
+    let leader = leader_index(&lab, &[1, 2, 3]).expect("leader");
+    // Make n1 the survivor whatever the leader is: stop one other manager first.
+    let others: Vec<usize> = [2, 3].into_iter().collect();
+    lab.kill(others[1]).expect("kill one manager");
+    Lab::wait_for(Duration::from_secs(30), || {
+        nodes(&lab, 1)?
+            .iter()
+            .any(|n| {
+                n["hostname"] == format!("n{}", others[1]) && n["manager_status"] == "Unreachable"
+            })
+            .then_some(())
+    })
+    .expect("the killed manager shows as unreachable");
+    // Demoting the last other reachable manager would cost the quorum: refused without --force.
+    let out = lab
+        .cli(1, &["node", "demote", &format!("n{}", others[0])])
+        .expect("run");
+    assert!(!out.status.success(), "demote must be refused");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("quorum"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = leader;
+    // Lose the quorum for good; n1 is alone.
+    lab.kill(others[0]).expect("kill the second manager");
+    let out = lab
+        .cli(1, &["service", "create", "--name", "no-quorum", "busybox"])
+        .expect("run");
+    assert!(!out.status.success(), "no write without a quorum");
+    // Recover: n1 restarts the swarm from its own state.
+    lab.ok(1, &["swarm", "init", "--force-new-cluster"])
+        .expect("force new cluster");
+    assert!(
+        Lab::wait_for(Duration::from_secs(20), || create(&lab, 1, "after")
+            .then_some(()))
+        .is_some(),
+        "writes work again:\n{}",
+        lab.log(1)
+    );
+    let names = service_names(&lab, 1);
+    assert!(
+        names.contains(&"before".to_owned()) && names.contains(&"after".to_owned()),
+        "{names:?}"
+    );
+    let ns = nodes(&lab, 1).expect("node ls");
+    let managers: Vec<&Value> = ns.iter().filter(|n| n["manager_status"] != "").collect();
+    assert_eq!(managers.len(), 1, "only the survivor is a manager: {ns:?}");
+    assert_eq!(managers[0]["manager_status"], "Leader");
 }
