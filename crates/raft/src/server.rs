@@ -40,6 +40,22 @@ fn reply<T: serde::Serialize>(v: &T) -> Result<tonic::Response<pb::RaftPayload>,
         .map_err(Status::internal)
 }
 
+/// Decodes an openraft request, runs it, encodes the answer.
+async fn handle<Req, Resp, E, Fut>(
+    req: &tonic::Request<pb::RaftPayload>,
+    f: impl FnOnce(Req) -> Fut,
+) -> Result<tonic::Response<pb::RaftPayload>, Status>
+where
+    Req: serde::de::DeserializeOwned,
+    Resp: serde::Serialize,
+    E: std::fmt::Display,
+    Fut: std::future::Future<Output = Result<Resp, E>>,
+{
+    let r = decode(req.get_ref()).map_err(bad)?;
+    let resp = f(r).await.map_err(|e| Status::unavailable(e.to_string()))?;
+    reply(&resp)
+}
+
 type PayloadStream = Pin<Box<dyn Stream<Item = Result<pb::RaftPayload, Status>> + Send + 'static>>;
 
 #[tonic::async_trait]
@@ -48,39 +64,21 @@ impl pb::raft_server::Raft for RaftService {
         &self,
         req: tonic::Request<pb::RaftPayload>,
     ) -> Result<tonic::Response<pb::RaftPayload>, Status> {
-        let r = decode(req.get_ref()).map_err(bad)?;
-        let resp = self
-            .raft
-            .vote(r)
-            .await
-            .map_err(|e| Status::unavailable(e.to_string()))?;
-        reply(&resp)
+        handle(&req, |r| self.raft.vote(r)).await
     }
 
     async fn pre_vote(
         &self,
         req: tonic::Request<pb::RaftPayload>,
     ) -> Result<tonic::Response<pb::RaftPayload>, Status> {
-        let r = decode(req.get_ref()).map_err(bad)?;
-        let resp = self
-            .raft
-            .pre_vote(r)
-            .await
-            .map_err(|e| Status::unavailable(e.to_string()))?;
-        reply(&resp)
+        handle(&req, |r| self.raft.pre_vote(r)).await
     }
 
     async fn append_entries(
         &self,
         req: tonic::Request<pb::RaftPayload>,
     ) -> Result<tonic::Response<pb::RaftPayload>, Status> {
-        let r = decode(req.get_ref()).map_err(bad)?;
-        let resp = self
-            .raft
-            .append_entries(r)
-            .await
-            .map_err(|e| Status::unavailable(e.to_string()))?;
-        reply(&resp)
+        handle(&req, |r| self.raft.append_entries(r)).await
     }
 
     type StreamAppendStream = PayloadStream;

@@ -31,8 +31,9 @@ async fn count_services(store: &RaftStore) -> usize {
         .expect("linearizable read")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn single_member_store_passes_conformance() {
+/// Runs the `Store` conformance suite, each check on a fresh group of `members`, through the
+/// store of the leader or of a follower (whose writes are forwarded to the leader).
+async fn conformance(members: usize, through_follower: bool) {
     let root = tempfile::tempdir().expect("tempdir");
     let n = AtomicUsize::new(0);
     let groups = Mutex::new(Vec::new());
@@ -40,10 +41,16 @@ async fn single_member_store_passes_conformance() {
         let dir = root
             .path()
             .join(format!("g{}", n.fetch_add(1, Ordering::SeqCst)));
-        let g = LocalGroup::start(&dir, 1, cfg())
+        let g = LocalGroup::start(&dir, members, cfg())
             .await
             .expect("group starts");
-        let s = g.store(0).expect("running");
+        let leader = g.leader_index().await.expect("leader");
+        let pick = if through_follower {
+            (leader + 1) % members
+        } else {
+            leader
+        };
+        let s = g.store(pick).expect("running");
         groups.lock().expect("lock").push(g);
         s
     })
@@ -54,27 +61,13 @@ async fn single_member_store_passes_conformance() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn single_member_store_passes_conformance() {
+    conformance(1, false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn follower_store_passes_conformance_by_forwarding() {
-    let root = tempfile::tempdir().expect("tempdir");
-    let n = AtomicUsize::new(0);
-    let groups = Mutex::new(Vec::new());
-    flotilla_state::conformance::run_all(|| async {
-        let dir = root
-            .path()
-            .join(format!("g{}", n.fetch_add(1, Ordering::SeqCst)));
-        let g = LocalGroup::start(&dir, 3, cfg())
-            .await
-            .expect("group starts");
-        let leader = g.leader_index().await.expect("leader");
-        let follower = (leader + 1) % 3;
-        let s = g.store(follower).expect("running");
-        groups.lock().expect("lock").push(g);
-        s
-    })
-    .await;
-    for g in groups.into_inner().expect("lock") {
-        g.shutdown().await;
-    }
+    conformance(3, true).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
