@@ -3,11 +3,12 @@
 
 use std::path::PathBuf;
 
-const FILES: [&str; 4] = [
+const FILES: [&str; 5] = [
     "flotilla/v1/objects.proto",
     "flotilla/v1/control.proto",
     "flotilla/v1/raft.proto",
     "flotilla/v1/node.proto",
+    "flotilla/v1/images.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

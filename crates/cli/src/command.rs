@@ -1,10 +1,15 @@
 //! The command tree, in Docker's words: `swarm init|join|join-token|leave`, `info`,
-//! `node ls|inspect|promote|demote|rm|update` and `service create|inspect|ls|ps|rm|scale|update`.
+//! `node ls|inspect|promote|demote|rm|update`, `service create|inspect|ls|ps|rm|scale|update`
+//! and `image load|import|ls|inspect|rm|prune`.
 //!
 //! Global flags (`-H`, `--log-level`) belong to the binary, which flattens [`Command`] into its
 //! own parser next to `daemon`. Each family's arguments live with the code that runs them under
 //! `commands/`.
 
+pub use crate::commands::image::{
+    ImageCommand, ImageImportArgs, ImageInspectArgs, ImageLoadArgs, ImageLsArgs, ImagePruneArgs,
+    ImageRmArgs,
+};
 pub use crate::commands::info::InfoArgs;
 pub use crate::commands::node::{
     AvailabilityArg, NodeCommand, NodeDemoteArgs, NodeInspectArgs, NodeLsArgs, NodePromoteArgs,
@@ -33,4 +38,7 @@ pub enum Command {
     /// Manage swarm services.
     #[command(subcommand)]
     Service(ServiceCommand),
+    /// Manage images.
+    #[command(subcommand)]
+    Image(ImageCommand),
 }

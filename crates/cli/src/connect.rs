@@ -1,11 +1,12 @@
-//! Reaching the daemon: a tonic channel over the daemon's Unix socket, and the `Control` and
-//! `Swarm` clients built on it.
+//! Reaching the daemon: a tonic channel over the daemon's Unix socket, and the `Control`,
+//! `Swarm` and `Images` clients built on it.
 //!
 //! Only `unix://` hosts are accepted today; TCP access to the control API arrives with mutual
 //! TLS.
 
 use crate::error::CliError;
 use flotilla_proto::pb::control_client::ControlClient;
+use flotilla_proto::pb::images_client::ImagesClient;
 use flotilla_proto::pb::swarm_client::SwarmClient;
 use hyper_util::rt::TokioIo;
 use std::path::PathBuf;
@@ -65,6 +66,11 @@ pub async fn control(host: &str) -> Result<ControlClient<Channel>, CliError> {
 /// A `Swarm` client on a fresh channel to `host`.
 pub async fn swarm(host: &str) -> Result<SwarmClient<Channel>, CliError> {
     Ok(SwarmClient::new(channel(host).await?))
+}
+
+/// An `Images` client (the node's image store) on a fresh channel to `host`.
+pub async fn images(host: &str) -> Result<ImagesClient<Channel>, CliError> {
+    Ok(ImagesClient::new(channel(host).await?))
 }
 
 /// Both clients, sharing one channel to `host`.

@@ -30,6 +30,14 @@ pub enum CliError {
     /// Encoding output as JSON failed.
     #[error("cannot encode JSON: {0}")]
     Json(#[from] serde_json::Error),
+    /// Reading an input (an archive to load, standard input) failed.
+    #[error("cannot read {path}: {source}")]
+    Input {
+        /// The file as given, or `standard input`.
+        path: String,
+        /// What went wrong.
+        source: std::io::Error,
+    },
     /// Writing to standard output failed (a closed pipe, a full disk).
     #[error("cannot write output: {0}")]
     Output(#[from] std::io::Error),

@@ -6,13 +6,16 @@
 //!
 //! Layout:
 //! - [`command`]: the top-level command enum and the re-exported per-family argument types.
-//! - `commands/`: one module per family (`swarm`, `info`, `node`, `service/…`), each owning its
-//!   clap arguments and how they run; `service/flags.rs` holds the flags `create` and `update`
-//!   share and the one place they are applied to a spec; `kv.rs` holds the `KEY=VALUE` parsing
-//!   and the `--label-add`/`--label-rm` edits that `service update` and `node update` share.
+//! - `commands/`: one module per family (`swarm`, `info`, `node`, `service/…`, `image`), each
+//!   owning its clap arguments and how they run; `service/flags.rs` holds the flags `create` and
+//!   `update` share and the one place they are applied to a spec; `kv.rs` holds the `KEY=VALUE`
+//!   parsing and the `--label-add`/`--label-rm` edits that `service update` and `node update`
+//!   share. `image` talks to the node-local `Images` service (load, import, ls, inspect, rm,
+//!   prune).
 //! - [`connect`]: a tonic channel over the daemon's Unix socket.
 //! - [`output`]: the table / JSON / `-q` rendering every list command shares.
-//! - [`units`]: Docker byte sizes, CPU counts and Go durations.
+//! - [`units`]: Docker byte sizes (binary for flags, decimal for image listings), CPU counts and
+//!   Go durations.
 //! - [`error`]: [`CliError`], worded for the terminal.
 
 pub mod command;
@@ -23,8 +26,9 @@ pub mod output;
 pub mod units;
 
 pub use command::{
-    AvailabilityArg, Command, CreateArgs, FailureActionArg, InfoArgs, InitArgs, InspectArgs,
-    JoinArgs, JoinTokenArgs, LeaveArgs, LsArgs, ModeArg, NodeCommand, NodeDemoteArgs,
+    AvailabilityArg, Command, CreateArgs, FailureActionArg, ImageCommand, ImageImportArgs,
+    ImageInspectArgs, ImageLoadArgs, ImageLsArgs, ImagePruneArgs, ImageRmArgs, InfoArgs, InitArgs,
+    InspectArgs, JoinArgs, JoinTokenArgs, LeaveArgs, LsArgs, ModeArg, NodeCommand, NodeDemoteArgs,
     NodeInspectArgs, NodeLsArgs, NodePromoteArgs, NodeRmArgs, NodeUpdateArgs, OrderArg, PsArgs,
     RestartConditionArg, RmArgs, RolloutFlags, ScaleArgs, ServiceCommand, SpecFlags, SwarmCommand,
     UpdateArgs,
@@ -40,6 +44,7 @@ pub async fn run(cmd: Command, host: &str) -> Result<(), CliError> {
         Command::Info(a) => commands::info::run(a, host).await,
         Command::Node(c) => commands::node::run(c, host).await,
         Command::Service(c) => commands::service::run(c, host).await,
+        Command::Image(c) => commands::image::run(c, host).await,
     }
 }
 

@@ -5,8 +5,8 @@
 //! apart, never wrapped), as a JSON array of objects keyed by the titles in snake_case
 //! (`manager_status`), or, for `-q`, as the first column alone.
 //!
-//! Also here: Docker's "5 seconds ago" wording and RFC 3339 timestamps, used by `service ps` and
-//! `inspect --pretty`.
+//! Also here: Docker's "5 seconds ago" wording and RFC 3339 timestamps, used by `service ps`,
+//! `image ls` and `inspect --pretty`.
 
 use crate::error::CliError;
 use comfy_table::{ContentArrangement, Table};
@@ -230,6 +230,95 @@ pub fn rfc3339(ts: Timestamp) -> String {
     }
 }
 
+/// Parses an RFC 3339 timestamp (`2024-05-01T12:00:00Z`, `2024-05-01T14:00:00.5+02:00`), as
+/// image configs record their creation; `None` if it is malformed or before 1970. Digits of the
+/// fraction beyond nanoseconds are dropped.
+pub fn parse_rfc3339(s: &str) -> Option<Timestamp> {
+    let b = s.as_bytes();
+    if !s.is_ascii() || b.len() < 20 {
+        return None;
+    }
+    let num = |from: usize, to: usize| -> Option<i64> {
+        let part = s.get(from..to)?;
+        if part.bytes().all(|c| c.is_ascii_digit()) {
+            part.parse().ok()
+        } else {
+            None
+        }
+    };
+    let separators_ok = b[4] == b'-'
+        && b[7] == b'-'
+        && matches!(b[10], b'T' | b't' | b' ')
+        && b[13] == b':'
+        && b[16] == b':';
+    if !separators_ok {
+        return None;
+    }
+    let (year, month, day) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
+    let (hour, minute, second) = (num(11, 13)?, num(14, 16)?, num(17, 19)?);
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
+        return None;
+    }
+    let mut rest = &s[19..];
+    let mut nanos: u64 = 0;
+    if let Some(after_dot) = rest.strip_prefix('.') {
+        let len = after_dot
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(after_dot.len());
+        if len == 0 {
+            return None;
+        }
+        let digits = &after_dot[..len.min(9)];
+        let scale = 10u64.pow(u32::try_from(9 - digits.len()).ok()?);
+        nanos = digits.parse::<u64>().ok()? * scale;
+        rest = &after_dot[len..];
+    }
+    let offset_secs: i64 = match rest.as_bytes() {
+        [b'Z' | b'z'] => 0,
+        [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
+            let hh = num_of(&[*h1, *h2])?;
+            let mm = num_of(&[*m1, *m2])?;
+            if hh > 23 || mm > 59 {
+                return None;
+            }
+            let secs = hh * 3_600 + mm * 60;
+            if *sign == b'-' { -secs } else { secs }
+        }
+        _ => return None,
+    };
+    let days = days_from_civil(year, month, day);
+    let secs = days * 86_400 + hour * 3_600 + minute * 60 + second - offset_secs;
+    let secs = u64::try_from(secs).ok()?;
+    secs.checked_mul(1_000_000_000)
+        .and_then(|n| n.checked_add(nanos))
+        .map(Timestamp)
+}
+
+/// Two ASCII digits as a number.
+fn num_of(digits: &[u8; 2]) -> Option<i64> {
+    if digits.iter().all(u8::is_ascii_digit) {
+        Some(i64::from(digits[0] - b'0') * 10 + i64::from(digits[1] - b'0'))
+    } else {
+        None
+    }
+}
+
+/// Howard Hinnant's civil-to-days: (year, month, day) to days since 1970-01-01.
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = if month > 2 { month - 3 } else { month + 9 };
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// Howard Hinnant's days-to-civil: days since 1970-01-01 to (year, month, day).
 fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days.saturating_add(719_468);
@@ -361,5 +450,33 @@ mod tests {
             rfc3339(Timestamp(951_782_400_000_000_001)),
             "2000-02-29T00:00:00.000000001Z"
         );
+    }
+
+    #[test]
+    fn rfc3339_parses_back() {
+        let cases: &[(&str, u64)] = &[
+            ("2023-11-14T22:13:20Z", 1_700_000_000_000_000_000),
+            ("2023-11-14T23:13:20+01:00", 1_700_000_000_000_000_000),
+            ("2023-11-14T21:43:20-00:30", 1_700_000_000_000_000_000),
+            ("2000-02-29T00:00:00.000000001Z", 951_782_400_000_000_001),
+            ("2000-02-29t00:00:00.5z", 951_782_400_500_000_000),
+            ("2000-02-29T00:00:00.1234567891Z", 951_782_400_123_456_789),
+            ("1970-01-01T00:00:00Z", 0),
+        ];
+        for (text, nanos) in cases {
+            assert_eq!(parse_rfc3339(text), Some(Timestamp(*nanos)), "{text}");
+        }
+        for bad in [
+            "",
+            "2023-11-14",
+            "2023-11-14T22:13:20",
+            "2023-13-14T22:13:20Z",
+            "2023-11-14T22:13:20.Z",
+            "2023-11-14T22:13:20+0100",
+            "1969-12-31T23:59:59Z",
+            "2023-11-14T22:13:20Zjunk",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad:?}");
+        }
     }
 }

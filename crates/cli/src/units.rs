@@ -1,5 +1,6 @@
 //! Docker's human-friendly flag values: byte sizes (`64m`, `1g`, `512k`), CPU counts (`0.5`) and
-//! Go durations (`5s`, `1m30s`, `500ms`), plus their rendering back for `inspect --pretty`.
+//! Go durations (`5s`, `1m30s`, `500ms`), plus their rendering back for `inspect --pretty`, and
+//! the decimal sizes of image listings (`4.26MB`).
 //!
 //! Every parse error names the flag it came from, so the message can be printed as is.
 
@@ -224,7 +225,29 @@ pub fn format_bytes(bytes: u64) -> String {
         value /= 1024.0;
         unit += 1;
     }
-    format!("{}{}", four_significant(value), UNITS[unit])
+    format!("{}{}", significant(value, 4), UNITS[unit])
+}
+
+/// Renders a byte count with decimal units and `precision` significant digits, like Docker's
+/// `units.HumanSizeWithPrecision`: `512B`, `999kB`, `4.26MB` (3 digits, as `image ls` shows
+/// sizes), `12.35MB` (4 digits, Docker's `units.HumanSize`, as `image prune` totals).
+///
+/// Where Go's `%g` would switch to exponent form (`1e+03kB`), the next unit is used (`1MB`).
+pub fn format_decimal_bytes(bytes: u64, precision: usize) -> String {
+    const UNITS: [&str; 7] = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1000.0 && unit + 1 < UNITS.len() {
+        value /= 1000.0;
+        unit += 1;
+    }
+    let mut text = significant(value, precision);
+    if unit + 1 < UNITS.len() && text.parse::<f64>().is_ok_and(|v| v >= 1000.0) {
+        value /= 1000.0;
+        unit += 1;
+        text = significant(value, precision);
+    }
+    format!("{text}{}", UNITS[unit])
 }
 
 /// Renders billionths of a CPU as a CPU count: `0.5`, `2`.
@@ -238,16 +261,11 @@ pub fn format_cpus(nanos: u64) -> String {
     format!("{whole}.{}", digits.trim_end_matches('0'))
 }
 
-fn four_significant(v: f64) -> String {
-    let decimals = if v >= 1000.0 {
-        0
-    } else if v >= 100.0 {
-        1
-    } else if v >= 10.0 {
-        2
-    } else {
-        3
-    };
+/// `v` (not negative) rounded to `digits` significant digits, without trailing zeros; the whole
+/// part is never cut (`1023` stays `1023` at three digits).
+fn significant(v: f64, digits: usize) -> String {
+    let whole_digits = (v.trunc() as u64).to_string().len();
+    let decimals = digits.saturating_sub(whole_digits);
     let s = format!("{v:.decimals$}");
     if s.contains('.') {
         s.trim_end_matches('0').trim_end_matches('.').to_owned()
@@ -396,5 +414,28 @@ mod tests {
         assert_eq!(format_bytes(3 << 29), "1.5GiB");
         assert_eq!(format_cpus(500_000_000), "0.5");
         assert_eq!(format_cpus(2_000_000_000), "2");
+    }
+
+    #[test]
+    fn decimal_sizes_read_like_docker() {
+        let cases: &[(u64, usize, &str)] = &[
+            (0, 3, "0B"),
+            (999, 3, "999B"),
+            (1_000, 3, "1kB"),
+            (1_500, 3, "1.5kB"),
+            (4_258_000, 3, "4.26MB"),
+            (12_345_678, 3, "12.3MB"),
+            (123_456_789, 3, "123MB"),
+            (999_999, 3, "1MB"),
+            (1_234_567_890, 3, "1.23GB"),
+            (12_345_678, 4, "12.35MB"),
+        ];
+        for (bytes, precision, want) in cases {
+            assert_eq!(
+                format_decimal_bytes(*bytes, *precision),
+                *want,
+                "{bytes} bytes at {precision} digits"
+            );
+        }
     }
 }

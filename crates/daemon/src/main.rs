@@ -10,6 +10,7 @@ mod config;
 mod dispatcher;
 mod fsutil;
 mod identity;
+mod images;
 mod pki;
 mod server;
 mod supervisor;
@@ -130,7 +131,12 @@ async fn run_daemon(
         let _ = stop_tx.send(true);
         res
     });
-    let served = server::serve(daemon.clone(), socket, stop_rx).await;
+    let images = std::sync::Arc::new(
+        flotilla_image::ImageStore::open(cfg.data_dir.join("images"))
+            .with_context(|| format!("opening the image store in {}", cfg.data_dir.display()))?,
+    );
+    let images = images::ImagesApi::new(images, cfg.data_dir.join("tmp"));
+    let served = server::serve(daemon.clone(), images, socket, stop_rx).await;
     tracing::info!("shutting down");
     daemon.shutdown().await;
     let _ = std::fs::remove_file(&cfg.socket);

@@ -58,6 +58,7 @@ pub async fn bind_socket(path: &Path) -> Result<UnixListener, ServeError> {
 /// listener themselves, over mutual TLS: see `swarm.rs`.)
 pub async fn serve(
     daemon: Arc<Daemon>,
+    images: crate::images::ImagesApi,
     socket: UnixListener,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), ServeError> {
@@ -65,6 +66,9 @@ pub async fn serve(
     tonic::transport::Server::builder()
         .add_service(pb::swarm_server::SwarmServer::new(SwarmApi(daemon.clone())))
         .add_service(pb::control_server::ControlServer::new(control))
+        .add_service(
+            pb::images_server::ImagesServer::new(images).max_decoding_message_size(8 << 20),
+        )
         .serve_with_incoming_shutdown(UnixListenerStream::new(socket), async move {
             let _ = shutdown.wait_for(|s| *s).await;
         })

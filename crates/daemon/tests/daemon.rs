@@ -297,3 +297,57 @@ fn two_daemons_cannot_share_a_data_dir() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("in use by another flotilla daemon"));
 }
+
+#[test]
+fn images_import_list_inspect_remove_prune() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = Daemon::start(dir.path(), free_port());
+    // A rootfs tarball made with the system's tar.
+    let rootfs = dir.path().join("rootfs");
+    std::fs::create_dir_all(rootfs.join("bin")).expect("mkdir");
+    std::fs::write(rootfs.join("bin/hello"), b"#!/bin/sh\necho hello\n").expect("write");
+    let tarball = dir.path().join("rootfs.tar");
+    let st = Command::new("tar")
+        .arg("-C")
+        .arg(&rootfs)
+        .arg("-cf")
+        .arg(&tarball)
+        .arg(".")
+        .status()
+        .expect("tar");
+    assert!(st.success());
+    let tarball = tarball.display().to_string();
+    let id = d.ok(&["image", "import", &tarball, "myimg:v1"]);
+    assert!(
+        id.trim().starts_with("sha256:"),
+        "prints the image id: {id:?}"
+    );
+    let ls: serde_json::Value =
+        serde_json::from_str(&d.ok(&["image", "ls", "--format", "json"])).expect("json");
+    assert_eq!(ls[0]["repository"], "myimg");
+    assert_eq!(ls[0]["tag"], "v1");
+    let inspect: serde_json::Value =
+        serde_json::from_str(&d.ok(&["image", "inspect", "myimg:v1"])).expect("json");
+    assert_eq!(inspect[0]["id"].as_str(), Some(id.trim()));
+    // The same rootfs imported untagged is a dangling image; prune removes it only.
+    let dangling = d.ok(&["image", "import", &tarball]);
+    let pruned = d.ok(&["image", "prune", "-f"]);
+    if dangling.trim() != id.trim() {
+        assert!(pruned.contains(dangling.trim()), "{pruned}");
+    }
+    assert!(
+        d.ok(&["image", "ls", "-q"])
+            .contains(&id.trim()["sha256:".len()..][..12])
+    );
+    // A bad name is refused, naming it.
+    let out = d.cli(&["image", "import", &tarball, "Bad:Name:"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("NAME"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rm = d.ok(&["image", "rm", "myimg:v1"]);
+    assert!(rm.contains("Untagged") && rm.contains("Deleted"), "{rm}");
+    assert_eq!(d.ok(&["image", "ls", "-q"]).trim(), "");
+}
