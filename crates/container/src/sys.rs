@@ -1,0 +1,162 @@
+//! The few system calls this crate needs that have no safe wrapper in nix or rustix: `fork`,
+//! resetting signal dispositions, `close_range(CLOSE_RANGE_CLOEXEC)`, installing a seccomp
+//! filter, and sending a signal given by number (real-time signals included). Every `unsafe`
+//! block of the crate is here.
+
+#![allow(unsafe_code)]
+
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd};
+
+/// The two sides of a `fork`.
+pub(crate) enum Forked {
+    /// In the parent: the child's pid.
+    Parent(i32),
+    /// In the child.
+    Child,
+}
+
+/// Whether the calling process has a single thread (`Threads:` of `/proc/self/status`).
+fn single_threaded() -> io::Result<bool> {
+    let status = std::fs::read_to_string("/proc/self/status")?;
+    Ok(status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .is_some_and(|n| n.trim() == "1"))
+}
+
+/// `fork()`, refused unless the process is single-threaded (the helper is: a fresh process that
+/// started no thread), so the child may run any Rust code, allocation included, until `execve`.
+pub(crate) fn fork_single_threaded() -> io::Result<Forked> {
+    if !single_threaded()? {
+        return Err(io::Error::other(
+            "refusing to fork a multi-threaded process (the container helper must run in a fresh process)",
+        ));
+    }
+    // SAFETY: the process has one thread (checked just above; nothing in the helper starts
+    // threads), so the child is a complete copy with no lock held by a vanished thread, and may
+    // run arbitrary code.
+    match unsafe { nix::unistd::fork() } {
+        Ok(nix::unistd::ForkResult::Parent { child }) => Ok(Forked::Parent(child.as_raw())),
+        Ok(nix::unistd::ForkResult::Child) => Ok(Forked::Child),
+        Err(errno) => Err(errno.into()),
+    }
+}
+
+/// Resets every signal to its default disposition (Rust's runtime ignores `SIGPIPE`, and an
+/// ignored signal stays ignored across `execve`), and unblocks every signal.
+pub(crate) fn reset_signals() -> io::Result<()> {
+    use nix::sys::signal::{SigHandler, SigSet, SigmaskHow, Signal, sigprocmask};
+    for signal in Signal::iterator() {
+        if matches!(signal, Signal::SIGKILL | Signal::SIGSTOP) {
+            continue;
+        }
+        // SAFETY: SIG_DFL installs no handler, so no code of ours can run in signal context.
+        unsafe { nix::sys::signal::signal(signal, SigHandler::SigDfl) }?;
+    }
+    sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)?;
+    Ok(())
+}
+
+/// Marks every file descriptor from 3 up close-on-exec, so that nothing the helper inherited or
+/// opened leaks into the container (CVE-2024-21626).
+pub(crate) fn cloexec_from_3() -> io::Result<()> {
+    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets a flag on descriptors; it takes no
+    // pointer and closes nothing.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            3 as libc::c_uint,
+            libc::c_uint::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    if rc == 0 {
+        return Ok(());
+    }
+    let err = io::Error::last_os_error();
+    if !matches!(err.raw_os_error(), Some(libc::ENOSYS) | Some(libc::EINVAL)) {
+        return Err(err);
+    }
+    // Kernels before 5.11: one fcntl per open descriptor.
+    let mut fds = Vec::new();
+    for entry in std::fs::read_dir("/proc/self/fd")? {
+        if let Some(fd) = entry?
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i32>().ok())
+            && fd >= 3
+        {
+            fds.push(fd);
+        }
+    }
+    for fd in fds {
+        // SAFETY: F_SETFD on a descriptor number only sets a flag; a number that is no longer
+        // open (the directory's own descriptor, closed by now) fails with EBADF, ignored.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    }
+    Ok(())
+}
+
+/// `seccomp(SECCOMP_SET_MODE_FILTER, 0, {filter})`.
+pub(crate) fn seccomp_set_filter(filter: &[libc::sock_filter]) -> io::Result<()> {
+    let len = u16::try_from(filter.len())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "seccomp filter too long"))?;
+    let prog = libc::sock_fprog {
+        len,
+        // The kernel only reads the program; the field is `*mut` for historical reasons.
+        filter: filter.as_ptr().cast_mut(),
+    };
+    // SAFETY: `prog` points to `len` valid instructions that outlive the call; the kernel copies
+    // them and does not keep the pointer.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            0 as libc::c_uint,
+            &prog as *const libc::sock_fprog,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// `pidfd_send_signal(pidfd, signal, NULL, 0)`, for any signal number (rustix takes only named
+/// signals safely, and stop signals may be real-time ones such as `SIGRTMIN+3`).
+pub(crate) fn pidfd_send_signal(pidfd: BorrowedFd<'_>, signal: i32) -> io::Result<()> {
+    // SAFETY: plain integer arguments and a null siginfo pointer, which the kernel accepts.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            signal,
+            std::ptr::null::<libc::siginfo_t>(),
+            0 as libc::c_uint,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// `kill(pid, signal)` for any signal number (fallback for kernels without pidfds, < 5.3).
+pub(crate) fn kill(pid: i32, signal: i32) -> io::Result<()> {
+    if pid <= 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "refusing to signal a process group",
+        ));
+    }
+    // SAFETY: plain integer arguments; pid > 0 names one process.
+    let rc = unsafe { libc::kill(pid, signal) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
