@@ -1,6 +1,7 @@
 //! `flotilla-bench`: benchmarks as programs. Each subcommand prints our figure beside an anchor
 //! measured in the same run, and their ratio. Nothing here asserts on time.
 
+mod container_start;
 mod raft_commit;
 
 use clap::{Parser, Subcommand};
@@ -22,9 +23,23 @@ enum Bench {
     /// Committed writes per second and commit latency of a 3-manager Raft group on loopback,
     /// fsync on, against this disk's raw fsync rate.
     RaftCommit(raft_commit::Args),
+    /// Container start (spawn to running, spawn to exit of /bin/true) beside `runc run` on the
+    /// same rootfs, and the shim's memory. Needs root.
+    ContainerStart(container_start::Args),
 }
 
 fn main() -> ExitCode {
+    // The container runtime re-executes this binary as each container's helper and shim.
+    let mut argv = std::env::args_os();
+    if argv
+        .nth(1)
+        .is_some_and(|a| a == flotilla_container::HELPER_SUBCOMMAND)
+    {
+        match argv.next() {
+            Some(config) => flotilla_container::helper_main(std::path::Path::new(&config)),
+            None => return ExitCode::FAILURE,
+        }
+    }
     let cli = Cli::parse();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -38,6 +53,7 @@ fn main() -> ExitCode {
     };
     let res = match cli.bench {
         Bench::RaftCommit(args) => rt.block_on(raft_commit::run(args)),
+        Bench::ContainerStart(args) => container_start::run(args),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,
