@@ -21,6 +21,31 @@ fn lab(n: usize) -> (std::sync::MutexGuard<'static, ()>, Lab) {
     )
 }
 
+/// A lab of `n` running daemons with a swarm initialised on node 1 (`init_args` added).
+fn swarm(n: usize, init_args: &[&str]) -> (std::sync::MutexGuard<'static, ()>, Lab) {
+    let (guard, mut lab) = lab(n);
+    for i in 1..=n {
+        lab.start(i, &[], &[]).expect("daemon starts");
+    }
+    let advertise = lab.addr(1).to_string();
+    let mut args = vec!["swarm", "init", "--advertise-addr", advertise.as_str()];
+    args.extend_from_slice(init_args);
+    lab.ok(1, &args).expect("swarm init");
+    (guard, lab)
+}
+
+/// Joins node `i` through node `via`, which must succeed.
+fn join_ok(lab: &Lab, i: usize, token: &str, via: usize) -> String {
+    let out = join(lab, i, token, via);
+    assert!(
+        out.status.success(),
+        "n{i} joins: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        lab.log(i)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 fn addr(lab: &Lab, i: usize) -> String {
     format!("{}:{PORT}", lab.addr(i))
 }
@@ -105,40 +130,14 @@ fn service_names(lab: &Lab, i: usize) -> Vec<String> {
 
 #[test]
 fn five_nodes_join_fail_over_and_refuse_strangers() {
-    let (_serial, mut lab) = lab(5);
-    for i in 1..=5 {
-        lab.start(i, &[], &[]).expect("daemon starts");
-    }
-    lab.ok(
-        1,
-        &[
-            "swarm",
-            "init",
-            "--advertise-addr",
-            &lab.addr(1).to_string(),
-        ],
-    )
-    .expect("init");
+    let (_serial, mut lab) = swarm(5, &[]);
     let manager_token = token(&lab, 1, "manager");
     let worker_token = token(&lab, 1, "worker");
     for i in [2, 3] {
-        let out = join(&lab, i, &manager_token, 1);
-        assert!(
-            out.status.success(),
-            "n{i} joins as manager: {}\n{}",
-            String::from_utf8_lossy(&out.stderr),
-            lab.log(i)
-        );
-        assert!(String::from_utf8_lossy(&out.stdout).contains("as a manager"));
+        assert!(join_ok(&lab, i, &manager_token, 1).contains("as a manager"));
     }
     for i in [4, 5] {
-        let out = join(&lab, i, &worker_token, 2);
-        assert!(
-            out.status.success(),
-            "n{i} joins as worker: {}\n{}",
-            String::from_utf8_lossy(&out.stderr),
-            lab.log(i)
-        );
+        assert!(join_ok(&lab, i, &worker_token, 2).contains("as a worker"));
     }
     for i in [1, 2, 3] {
         wait_converged(&lab, i, 5, 3, Duration::from_secs(30));
@@ -264,20 +263,7 @@ fn five_nodes_join_fail_over_and_refuse_strangers() {
 
 #[test]
 fn bad_tokens_rotation_and_removed_nodes_are_refused() {
-    let (_serial, mut lab) = lab(4);
-    for i in 1..=4 {
-        lab.start(i, &[], &[]).expect("daemon starts");
-    }
-    lab.ok(
-        1,
-        &[
-            "swarm",
-            "init",
-            "--advertise-addr",
-            &lab.addr(1).to_string(),
-        ],
-    )
-    .expect("init");
+    let (_serial, mut lab) = swarm(4, &[]);
     let worker = token(&lab, 1, "worker");
 
     // Wrong secret.
@@ -313,12 +299,7 @@ fn bad_tokens_rotation_and_removed_nodes_are_refused() {
     // The new token works.
     let fresh = token(&lab, 1, "worker");
     for i in [2, 3] {
-        let out = join(&lab, i, &fresh, 1);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        join_ok(&lab, i, &fresh, 1);
     }
     wait_converged(&lab, 1, 3, 1, Duration::from_secs(30));
 
@@ -356,29 +337,9 @@ fn bad_tokens_rotation_and_removed_nodes_are_refused() {
 
 #[test]
 fn certificates_renew_without_restart() {
-    let (_serial, mut lab) = lab(2);
-    for i in 1..=2 {
-        lab.start(i, &[], &[]).expect("daemon starts");
-    }
-    lab.ok(
-        1,
-        &[
-            "swarm",
-            "init",
-            "--advertise-addr",
-            &lab.addr(1).to_string(),
-            "--cert-expiry",
-            "12s",
-        ],
-    )
-    .expect("init");
+    let (_serial, mut lab) = swarm(2, &["--cert-expiry", "12s"]);
     let t = token(&lab, 1, "worker");
-    let out = join(&lab, 2, &t, 1);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    join_ok(&lab, 2, &t, 1);
     let cert = lab.data_dir(2).join("certs").join("node.crt");
     let first = std::fs::read_to_string(&cert).expect("worker cert");
     // Past the first certificate's whole lifetime, the worker is still Ready: it renewed.
@@ -393,28 +354,10 @@ fn certificates_renew_without_restart() {
 
 #[test]
 fn quorum_is_guarded_and_a_lone_manager_can_force_a_new_cluster() {
-    let (_serial, mut lab) = lab(3);
-    for i in 1..=3 {
-        lab.start(i, &[], &[]).expect("daemon starts");
-    }
-    lab.ok(
-        1,
-        &[
-            "swarm",
-            "init",
-            "--advertise-addr",
-            &lab.addr(1).to_string(),
-        ],
-    )
-    .expect("init");
+    let (_serial, mut lab) = swarm(3, &[]);
     let m = token(&lab, 1, "manager");
     for i in [2, 3] {
-        let out = join(&lab, i, &m, 1);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        join_ok(&lab, i, &m, 1);
     }
     wait_converged(&lab, 1, 3, 3, Duration::from_secs(30));
     assert!(create(&lab, 1, "before"));
