@@ -36,7 +36,8 @@ pub fn cert_role(r: NodeRole) -> Role {
     }
 }
 
-fn serial() -> [u8; 16] {
+/// A random certificate serial number (a positive DER integer).
+pub fn serial() -> [u8; 16] {
     // Positive DER integer: clear the top bit.
     (rand::random::<u128>() & !(1u128 << 127)).to_be_bytes()
 }

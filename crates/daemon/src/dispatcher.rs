@@ -72,10 +72,11 @@ impl Dispatcher {
             })
         };
         for id in late {
+            let node = id.clone();
             let res = self
                 .store
                 .update(move |tx| {
-                    if let Some(mut n) = tx.node(&id).cloned()
+                    if let Some(mut n) = tx.node(&node).cloned()
                         && n.status.state == NodeState::Ready
                     {
                         n.status.state = NodeState::Down;
@@ -87,7 +88,7 @@ impl Dispatcher {
                 .await;
             match res {
                 Ok(_) => {
-                    tracing::warn!("a node missed {MISSED_HEARTBEATS} heartbeats and is now down")
+                    tracing::warn!(node_id = %id, "node missed {MISSED_HEARTBEATS} heartbeats and is now down")
                 }
                 Err(e) => tracing::debug!(error = %e, "marking a node down failed; will retry"),
             }

@@ -382,7 +382,7 @@ impl Daemon {
         let root = RootCa::generate(cluster_id.as_str(), now).map_err(internal)?;
         let key = NodeKey::generate().map_err(internal)?;
         let csr = key.csr_pem().map_err(internal)?;
-        let serial = (rand::random::<u128>() & !(1u128 << 127)).to_be_bytes();
+        let serial = crate::ca_service::serial();
         let cert = root
             .sign_node_csr(
                 &csr,
