@@ -66,6 +66,18 @@ pub const DEFAULT_READONLY_PATHS: [&str; 5] = [
 /// The longest hostname the kernel accepts.
 const MAX_HOSTNAME: usize = 64;
 
+/// The default size at which a container's log file is rotated (20 MiB).
+pub const DEFAULT_LOG_MAX_SIZE: u64 = 20 * 1024 * 1024;
+
+/// The default number of log files kept, the current one included.
+pub const DEFAULT_LOG_MAX_FILES: u32 = 5;
+
+/// The smallest accepted [`LogConfig::max_size`].
+pub const MIN_LOG_MAX_SIZE: u64 = 4096;
+
+/// The largest accepted [`LogConfig::max_files`].
+pub const MAX_LOG_FILES: u32 = 100;
+
 /// Everything needed to create and start one container.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContainerConfig {
@@ -128,10 +140,23 @@ pub struct ContainerConfig {
     /// Install the seccomp filter of [`crate::seccomp`].
     #[serde(default = "default_true")]
     pub seccomp: bool,
-    /// The file the container's stdout and stderr are appended to; `None`: `container.log` in the
-    /// state directory. Stdin is `/dev/null`.
+    /// The file the shim appends the container's stdout and stderr to, in the CRI log format
+    /// (see [`crate::logs`]); `None`: `container.log` in the state directory.
     #[serde(default)]
     pub log_path: Option<PathBuf>,
+    /// When the log file is rotated and how many files are kept.
+    #[serde(default)]
+    pub log_config: LogConfig,
+    /// Give the container a terminal (`-t`): its PID 1 gets a pseudo-terminal of the container's
+    /// own `/dev/pts` as stdin, stdout, stderr and controlling terminal; its output is logged as
+    /// `stdout`, and clients of `<state dir>/attach.sock` ([`crate::attach`]) see it.
+    #[serde(default)]
+    pub tty: bool,
+    /// Keep stdin open (`-i`): what clients of `<state dir>/attach.sock` send goes to PID 1's
+    /// stdin (a pipe, or the terminal with [`ContainerConfig::tty`]). Without it (and without
+    /// `tty`), stdin is `/dev/null`.
+    #[serde(default)]
+    pub open_stdin: bool,
     /// The signal [`crate::Container::stop`] sends first (a number; 15 is `SIGTERM`).
     #[serde(default = "default_stop_signal")]
     pub stop_signal: i32,
@@ -295,6 +320,132 @@ pub struct Rlimit {
     pub hard: u64,
 }
 
+/// Log rotation, as Docker's `json-file` driver's `max-size` and `max-file`: when the next record
+/// would take the current file past `max_size` bytes, the file is renamed `<log>.1` (older ones
+/// move up to `<log>.2` …, and the one beyond `max_files - 1` is removed) and a new file starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogConfig {
+    /// The size in bytes a log file may reach (at least [`MIN_LOG_MAX_SIZE`]).
+    #[serde(default = "default_log_max_size")]
+    pub max_size: u64,
+    /// How many files are kept, the current one included (1 to [`MAX_LOG_FILES`]; 1: the file is
+    /// started afresh when full).
+    #[serde(default = "default_log_max_files")]
+    pub max_files: u32,
+}
+
+impl Default for LogConfig {
+    fn default() -> LogConfig {
+        LogConfig {
+            max_size: DEFAULT_LOG_MAX_SIZE,
+            max_files: DEFAULT_LOG_MAX_FILES,
+        }
+    }
+}
+
+impl LogConfig {
+    /// Checks the limits.
+    pub fn validate(&self) -> Result<()> {
+        if self.max_size < MIN_LOG_MAX_SIZE {
+            return Err(ContainerError::InvalidConfig(format!(
+                "log max_size {} is below the minimum of {MIN_LOG_MAX_SIZE} bytes",
+                self.max_size
+            )));
+        }
+        if self.max_files == 0 || self.max_files > MAX_LOG_FILES {
+            return Err(ContainerError::InvalidConfig(format!(
+                "log max_files {} must be between 1 and {MAX_LOG_FILES}",
+                self.max_files
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// A command run in a running container by [`crate::Runtime::exec`]: it joins the container's
+/// cgroup and namespaces and gets the same hardening as the container's PID 1 (rlimits,
+/// seccomp, capabilities, `no_new_privs`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecConfig {
+    /// The command and its arguments, looked up as [`ContainerConfig::args`].
+    pub args: Vec<String>,
+    /// `KEY=VALUE` entries added to the container's environment (replacing the same keys).
+    #[serde(default)]
+    pub env: Vec<String>,
+    /// The user; `None`: the container's.
+    #[serde(default)]
+    pub user: Option<User>,
+    /// The working directory, absolute inside the container (it must exist); `None`: the
+    /// container's.
+    #[serde(default)]
+    pub cwd: Option<String>,
+    /// Run the command on a new pseudo-terminal of the container's `/dev/pts` (needs
+    /// `attach_socket`).
+    #[serde(default)]
+    pub tty: bool,
+    /// Serve the command's I/O with the attach protocol ([`crate::attach`]) on this host path,
+    /// to one client: the command starts once the client has connected (within 10 s). `None`:
+    /// the command's stdin, stdout and stderr are the helper's own (the pipes of the returned
+    /// [`std::process::Child`]).
+    #[serde(default)]
+    pub attach_socket: Option<PathBuf>,
+}
+
+impl ExecConfig {
+    /// An exec of `args` with the container's user, directory and environment, and the helper's
+    /// stdin, stdout and stderr.
+    pub fn new(args: Vec<String>) -> ExecConfig {
+        ExecConfig {
+            args,
+            env: Vec::new(),
+            user: None,
+            cwd: None,
+            tty: false,
+            attach_socket: None,
+        }
+    }
+
+    /// Checks everything that can be checked without touching the system.
+    pub fn validate(&self) -> Result<()> {
+        if self.args.is_empty() || self.args[0].is_empty() {
+            return Err(ContainerError::InvalidConfig(
+                "exec args must name a command".to_owned(),
+            ));
+        }
+        for arg in &self.args {
+            no_nul("an exec argument", arg)?;
+        }
+        validate_env(&self.env)?;
+        if let Some(cwd) = &self.cwd {
+            container_path("exec cwd", cwd)?;
+        }
+        if self.tty && self.attach_socket.is_none() {
+            return Err(ContainerError::InvalidConfig(
+                "an exec with a terminal needs an attach socket".to_owned(),
+            ));
+        }
+        if let Some(path) = &self.attach_socket {
+            host_path("exec attach socket", path)?;
+            socket_path_fits(path)?;
+        }
+        Ok(())
+    }
+}
+
+/// Refuses a Unix socket path longer than `sun_path` holds.
+pub(crate) fn socket_path_fits(path: &Path) -> Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let len = path.as_os_str().as_bytes().len();
+    if len > crate::attach::MAX_SOCKET_PATH {
+        return Err(ContainerError::InvalidConfig(format!(
+            "the socket path {} has {len} bytes, more than the {} a Unix socket address holds",
+            path.display(),
+            crate::attach::MAX_SOCKET_PATH
+        )));
+    }
+    Ok(())
+}
+
 /// Which namespaces are created besides the mount namespace, which always is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Namespaces {
@@ -333,6 +484,14 @@ fn default_true() -> bool {
 
 fn default_cwd() -> String {
     "/".to_owned()
+}
+
+fn default_log_max_size() -> u64 {
+    DEFAULT_LOG_MAX_SIZE
+}
+
+fn default_log_max_files() -> u32 {
+    DEFAULT_LOG_MAX_FILES
 }
 
 fn default_stop_signal() -> i32 {
@@ -378,6 +537,9 @@ impl ContainerConfig {
             readonly_paths: default_readonly_paths(),
             seccomp: true,
             log_path: None,
+            log_config: LogConfig::default(),
+            tty: false,
+            open_stdin: false,
             stop_signal: default_stop_signal(),
         }
     }
@@ -417,12 +579,7 @@ impl ContainerConfig {
         for arg in &self.args {
             no_nul("an argument", arg)?;
         }
-        for var in &self.env {
-            no_nul("an environment variable", var)?;
-            if !var.contains('=') || var.starts_with('=') {
-                return invalid(format!("environment entry {var:?} is not KEY=VALUE"));
-            }
-        }
+        validate_env(&self.env)?;
         container_path("cwd", &self.cwd)?;
         if let Some(h) = &self.hostname
             && (h.is_empty() || h.len() > MAX_HOSTNAME || h.contains('\0'))
@@ -480,6 +637,7 @@ impl ContainerConfig {
         if let Some(log) = &self.log_path {
             host_path("log path", log)?;
         }
+        self.log_config.validate()?;
         if self.stop_signal <= 0 || self.stop_signal > 64 {
             return invalid(format!("stop signal {} is not a signal", self.stop_signal));
         }
@@ -502,6 +660,19 @@ pub(crate) fn validate_id(id: &str) -> Result<()> {
             "container id {id:?} must be 1 to 128 characters of [A-Za-z0-9_.-], starting with a letter or digit"
         )))
     }
+}
+
+/// Checks `KEY=VALUE` environment entries.
+fn validate_env(env: &[String]) -> Result<()> {
+    for var in env {
+        no_nul("an environment variable", var)?;
+        if !var.contains('=') || var.starts_with('=') {
+            return Err(ContainerError::InvalidConfig(format!(
+                "environment entry {var:?} is not KEY=VALUE"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Refuses NUL bytes, which cannot cross `execve`.
@@ -609,6 +780,43 @@ mod tests {
         assert_eq!(parsed.cwd, "/");
         assert_eq!(parsed.stop_signal, 15);
         assert_eq!(parsed.rootfs.root(), Path::new("/c/merged"));
+        assert_eq!(parsed.log_config, LogConfig::default());
+        assert!(!parsed.tty && !parsed.open_stdin);
+
+        let partial: ContainerConfig = serde_json::from_str(
+            r#"{"id":"c2","rootfs":{"type":"directory","path":"/r"},"args":["sh"],
+            "log_config":{"max_files":2},"tty":true}"#,
+        )
+        .expect("parse");
+        assert_eq!(partial.log_config.max_size, DEFAULT_LOG_MAX_SIZE);
+        assert_eq!(partial.log_config.max_files, 2);
+        assert!(partial.tty);
+    }
+
+    #[test]
+    fn log_and_exec_configs_are_checked() {
+        let mut small = sample();
+        small.log_config.max_size = 100;
+        assert!(small.validate().is_err());
+        let mut none = sample();
+        none.log_config.max_files = 0;
+        assert!(none.validate().is_err());
+
+        let mut exec = ExecConfig::new(vec!["ls".to_owned()]);
+        exec.validate().expect("valid");
+        exec.tty = true;
+        assert!(exec.validate().is_err(), "a tty needs an attach socket");
+        exec.attach_socket = Some(PathBuf::from("/run/x/exec.sock"));
+        exec.validate().expect("valid");
+        exec.attach_socket = Some(PathBuf::from(format!("/{}", "s".repeat(200))));
+        assert!(exec.validate().is_err(), "socket path too long");
+        let mut bad_env = ExecConfig::new(vec!["ls".to_owned()]);
+        bad_env.env = vec!["=x".to_owned()];
+        assert!(bad_env.validate().is_err());
+        let text = serde_json::to_string(&exec).expect("serialize");
+        let back: ExecConfig = serde_json::from_str(&text).expect("parse");
+        assert_eq!(back, exec);
+        assert!(ExecConfig::new(Vec::new()).validate().is_err());
     }
 
     #[test]

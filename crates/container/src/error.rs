@@ -68,6 +68,22 @@ pub enum ContainerError {
         message: String,
     },
 
+    /// The container is not running (it exited, or never started), so nothing can be run in it.
+    #[error("container {id} is not running")]
+    NotRunning {
+        /// The container id.
+        id: String,
+    },
+
+    /// An `exec` could not be started (the helper's message).
+    #[error("exec in container {id} failed: {message}")]
+    ExecFailed {
+        /// The container id.
+        id: String,
+        /// What went wrong.
+        message: String,
+    },
+
     /// The per-container shim died without recording the container's exit status (it was
     /// killed), and the container is gone too: the exit status is lost.
     #[error("the shim of container {id} died without recording an exit status")]

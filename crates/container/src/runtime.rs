@@ -11,12 +11,16 @@
 //! Processes are identified by pid **and** start time, and signalled through pidfds
 //! (`pidfd_open`, kernel ≥ 5.3; `kill` after a start-time check before that), so a reused pid is
 //! never signalled.
+//!
+//! [`Runtime::exec`] is the exception to the daemonizing: its helper ([`crate::exec`]) is the
+//! caller's child, returned as a [`std::process::Child`] whose exit status is the command's.
 
-use crate::config::{ContainerConfig, Rootfs, validate_id};
+use crate::config::{ContainerConfig, ExecConfig, Rootfs, socket_path_fits, validate_id};
 use crate::error::{ContainerError, Context, Result};
+use crate::exec::{EXEC_SUBCOMMAND, LISTENING};
 use crate::state::{
-    self, CONFIG_FILE, CONTAINER_LOG_FILE, EXIT_FILE, ExitStatus, ProcState, SHIM_LOG_FILE,
-    STATE_FILE,
+    self, ATTACH_SOCKET_FILE, CONFIG_FILE, CONTAINER_LOG_FILE, EXEC_FILE_PREFIX, EXIT_FILE,
+    ExitStatus, ProcState, SHIM_LOG_FILE, STATE_FILE,
 };
 use crate::sys;
 use flotilla_cgroups::{Cgroup, CgroupError};
@@ -27,7 +31,8 @@ use std::io::{self, Read};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{ChildStdout, Command, Stdio};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// How long [`Runtime::create_and_start`] waits for the helper by default.
@@ -50,6 +55,8 @@ pub struct Runtime {
     helper_exe: PathBuf,
     /// The hidden subcommand that makes it the helper.
     helper_arg: OsString,
+    /// The hidden subcommand that makes it the exec helper.
+    exec_arg: OsString,
     /// How long a start may take.
     start_timeout: Duration,
 }
@@ -58,7 +65,9 @@ impl Runtime {
     /// A runtime keeping its state under `state_root` (created, mode 0700) and creating cgroups
     /// under `cgroup_parent` (`flotilla-<node>/containers`). The helper is started as
     /// `<helper_exe> <helper_arg> <state dir>/config.json`; the daemon passes `/proc/self/exe`
-    /// and [`crate::HELPER_SUBCOMMAND`].
+    /// and [`crate::HELPER_SUBCOMMAND`]. The exec helper is started as
+    /// `<helper_exe> __container-exec <state dir>/exec-<pid>-<n>.json`
+    /// ([`crate::EXEC_SUBCOMMAND`], see [`Runtime::with_exec_subcommand`]).
     pub fn new(
         state_root: impl Into<PathBuf>,
         cgroup_parent: impl Into<String>,
@@ -81,8 +90,16 @@ impl Runtime {
             cgroup_parent: cgroup_parent.into(),
             helper_exe: helper_exe.into(),
             helper_arg: helper_arg.as_ref().to_owned(),
+            exec_arg: OsString::from(EXEC_SUBCOMMAND),
             start_timeout: DEFAULT_START_TIMEOUT,
         })
+    }
+
+    /// Sets the hidden subcommand that makes the helper executable an exec helper (by default
+    /// [`crate::EXEC_SUBCOMMAND`]).
+    pub fn with_exec_subcommand(mut self, arg: impl AsRef<OsStr>) -> Runtime {
+        self.exec_arg = arg.as_ref().to_owned();
+        self
     }
 
     /// Sets how long [`Runtime::create_and_start`] waits for the helper's report.
@@ -105,6 +122,11 @@ impl Runtime {
     /// runtime's cgroup parent, and `<state dir>/container.log` as the log unless one is set),
     /// spawns the helper and waits until the command has been `execve`d or has failed.
     ///
+    /// With [`ContainerConfig::tty`] or [`ContainerConfig::open_stdin`], the attach socket
+    /// ([`Container::attach_socket`]) listens before this returns; a client connecting right
+    /// after gets the output produced so far (up to 64 KiB) and everything after (see
+    /// [`crate::attach`]). The log has all of it whether a client attaches or not.
+    ///
     /// On any failure nothing is left: no process, cgroup or state directory.
     pub fn create_and_start(&self, mut config: ContainerConfig) -> Result<Container> {
         validate_id(&config.id)?;
@@ -114,6 +136,9 @@ impl Runtime {
             config.log_path = Some(dir.join(CONTAINER_LOG_FILE));
         }
         config.validate()?;
+        if config.tty || config.open_stdin {
+            socket_path_fits(&dir.join(ATTACH_SOCKET_FILE))?;
+        }
         match fs::create_dir(&dir) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
@@ -222,6 +247,84 @@ impl Runtime {
         })
     }
 
+    /// Runs a command in the running container `id` (see [`crate::exec`]): spawns the exec
+    /// helper as a child of the caller and returns it; its exit status is the command's (128 +
+    /// signal if killed; 126 or 127 if the command could not be started, with the reason on
+    /// its stderr). Killing the child kills the command.
+    ///
+    /// Without [`ExecConfig::attach_socket`], the child's stdin, stdout and stderr are pipes
+    /// (take them from the [`Child`]) that the command uses directly: drop the stdin to give
+    /// it end-of-file. With one, this returns once the socket listens (stdin and stdout are
+    /// then unused; stderr carries the helper's diagnostics), and the command starts when a
+    /// client connects (within [`crate::exec::ATTACH_WAIT`]).
+    pub fn exec(&self, id: &str, exec: ExecConfig) -> Result<Child> {
+        static SEQUENCE: AtomicU64 = AtomicU64::new(0);
+        let container = self.get(id)?;
+        exec.validate()?;
+        if container.read_exit()?.is_some() || !container.container_alive() {
+            return Err(ContainerError::NotRunning { id: id.to_owned() });
+        }
+        let dir = container.state_dir();
+        let name = format!(
+            "{EXEC_FILE_PREFIX}{}-{}.json",
+            std::process::id(),
+            SEQUENCE.fetch_add(1, Ordering::Relaxed)
+        );
+        state::write_json(dir, &name, &exec, false)?;
+        let request = dir.join(&name);
+        let attach = exec.attach_socket.is_some();
+        let spawned = Command::new(&self.helper_exe)
+            .arg(&self.exec_arg)
+            .arg(&request)
+            .env_clear()
+            .current_dir("/")
+            .stdin(if attach {
+                Stdio::null()
+            } else {
+                Stdio::piped()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn();
+        let mut child = match spawned {
+            Ok(child) => child,
+            Err(e) => {
+                let _ = fs::remove_file(&request);
+                return Err(e)
+                    .ctx(|| format!("start the exec helper {}", self.helper_exe.display()));
+            }
+        };
+        if !attach {
+            return Ok(child);
+        }
+        let listening = match child.stdout.as_mut() {
+            Some(stdout) => wait_for_line(stdout, LISTENING, Instant::now() + self.start_timeout),
+            None => Ok(false),
+        };
+        if let Ok(true) = listening {
+            return Ok(child);
+        }
+        let _ = child.kill();
+        let status = child.wait();
+        let _ = fs::remove_file(&request);
+        let mut diagnostics = String::new();
+        if let Some(mut stderr) = child.stderr.take() {
+            let _ = stderr.read_to_string(&mut diagnostics);
+        }
+        listening?;
+        let message = match diagnostics.trim() {
+            "" => match status {
+                Ok(status) => format!("the exec helper ended ({status}) before listening"),
+                Err(e) => format!("the exec helper did not listen: {e}"),
+            },
+            text => text.to_owned(),
+        };
+        Err(ContainerError::ExecFailed {
+            id: id.to_owned(),
+            message,
+        })
+    }
+
     /// The container `id`, re-adopted from its state directory.
     pub fn get(&self, id: &str) -> Result<Container> {
         validate_id(id)?;
@@ -320,6 +423,39 @@ enum Report {
         /// The shim's pid, if it was reported.
         shim: Option<i32>,
     },
+}
+
+/// Reads `stdout` up to a newline: whether the line is `expected` (`false` at end-of-file or at
+/// the deadline).
+fn wait_for_line(stdout: &mut ChildStdout, expected: &str, deadline: Instant) -> Result<bool> {
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    loop {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        if remaining.is_zero() {
+            return Ok(false);
+        }
+        let ready = {
+            let mut fds = [PollFd::new(stdout.as_fd(), PollFlags::POLLIN)];
+            let timeout = PollTimeout::try_from(remaining.max(Duration::from_millis(1)))
+                .unwrap_or(PollTimeout::MAX);
+            match nix::poll::poll(&mut fds, timeout) {
+                Ok(n) => n > 0,
+                Err(nix::errno::Errno::EINTR) => false,
+                Err(e) => return Err(e).ctx(|| "poll the exec helper's stdout"),
+            }
+        };
+        if !ready {
+            continue;
+        }
+        match stdout.read(&mut byte) {
+            Ok(0) => return Ok(false),
+            Ok(_) if byte[0] == b'\n' => return Ok(line == expected.as_bytes()),
+            Ok(_) => line.push(byte[0]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e).ctx(|| "read the exec helper's stdout"),
+        }
+    }
 }
 
 /// Reads the helper's report: `shim <pid>` (from the helper, once it has forked the shim) and,
@@ -444,12 +580,19 @@ impl Container {
         &self.config
     }
 
-    /// The file holding the container's stdout and stderr.
+    /// The log file holding the container's stdout and stderr (the current one; see
+    /// [`crate::logs::read_logs`] and [`crate::logs::follow`] to read it).
     pub fn log_path(&self) -> PathBuf {
         self.config
             .log_path
             .clone()
             .unwrap_or_else(|| self.state_dir.join(CONTAINER_LOG_FILE))
+    }
+
+    /// The attach socket ([`crate::attach`]) of a container started with a terminal or an open
+    /// stdin; it exists while the container runs.
+    pub fn attach_socket(&self) -> Option<PathBuf> {
+        (self.config.tty || self.config.open_stdin).then(|| self.state_dir.join(ATTACH_SOCKET_FILE))
     }
 
     /// The container's cgroup (for stats), if it still exists.

@@ -6,7 +6,10 @@
 //! | `shim.log` | the helper (its stderr) | diagnostics |
 //! | `state.json` | the helper | right after `fork`: shim and container pids with start times |
 //! | `exit.json` | the helper | after the container's PID 1 is reaped |
-//! | `container.log` | the container (stdout and stderr) | unless `log_path` says otherwise |
+//! | `container.log` | the shim (the container's stdout and stderr, [`crate::logs`]) | unless `log_path` says otherwise |
+//! | `container.log.<n>` | the shim | rotated logs, `.1` the most recent |
+//! | `attach.sock` | the shim | with `tty` or `open_stdin`, while the container runs ([`crate::attach`]) |
+//! | `exec-<pid>-<n>.json` | [`crate::Runtime::exec`] | read and removed by the exec helper |
 //!
 //! The JSON files are written to a temporary name and renamed, so a reader sees all or nothing;
 //! only `exit.json` is fsynced (the others are on the start path, and describe processes that a
@@ -29,6 +32,10 @@ pub const EXIT_FILE: &str = "exit.json";
 pub const SHIM_LOG_FILE: &str = "shim.log";
 /// The name of the default container log in a state directory.
 pub const CONTAINER_LOG_FILE: &str = "container.log";
+/// The name of the attach socket in a state directory.
+pub const ATTACH_SOCKET_FILE: &str = "attach.sock";
+/// The prefix of the exec requests in a state directory.
+pub const EXEC_FILE_PREFIX: &str = "exec-";
 
 /// The processes of a running container, as recorded by its helper.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

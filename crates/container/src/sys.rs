@@ -17,18 +17,32 @@ pub(crate) enum Forked {
 }
 
 /// Whether the calling process has a single thread (`Threads:` of `/proc/self/status`).
-fn single_threaded() -> io::Result<bool> {
-    let status = std::fs::read_to_string("/proc/self/status")?;
-    Ok(status
+fn single_threaded(status: &std::fs::File) -> io::Result<bool> {
+    use std::io::Read;
+    let mut text = String::new();
+    (&*status).read_to_string(&mut text)?;
+    Ok(text
         .lines()
         .find_map(|l| l.strip_prefix("Threads:"))
         .is_some_and(|n| n.trim() == "1"))
 }
 
+/// Opens this process's `/proc/self/status`, for [`fork_single_threaded_with`]: a file opened
+/// before joining a container's mount namespace still describes this process afterwards, when
+/// `/proc` is the container's and no longer shows it.
+pub(crate) fn thread_probe() -> io::Result<std::fs::File> {
+    std::fs::File::open("/proc/self/status")
+}
+
 /// `fork()`, refused unless the process is single-threaded (the helper is: a fresh process that
 /// started no thread), so the child may run any Rust code, allocation included, until `execve`.
 pub(crate) fn fork_single_threaded() -> io::Result<Forked> {
-    if !single_threaded()? {
+    fork_single_threaded_with(&thread_probe()?)
+}
+
+/// [`fork_single_threaded`], reading the thread count through `probe` (from [`thread_probe`]).
+pub(crate) fn fork_single_threaded_with(probe: &std::fs::File) -> io::Result<Forked> {
+    if !single_threaded(probe)? {
         return Err(io::Error::other(
             "refusing to fork a multi-threaded process (the container helper must run in a fresh process)",
         ));

@@ -3,201 +3,17 @@
 //! They need root and FAIL without it (never skip): run them as root, as CI does. They also need
 //! Debian's `busybox-static` (`/bin/busybox`), from which each test builds its root filesystem.
 //! Each test has its own temporary directory (state root, root filesystem) and its own cgroup tree
-//! `flotilla-test-<pid>-<n>/containers`, removed on drop even when an assertion fails.
+//! `flotilla-test-<pid>-<n>/containers`, removed on drop even when an assertion fails (see the
+//! `common` module). The container's output is read back through its CRI log.
 
+mod common;
+
+use common::{Fixture, MIB, delete_and_check, run, status_field, wait_for_log};
 use flotilla_container::{
-    Container, ContainerConfig, ContainerError, ExitStatus, HELPER_SUBCOMMAND, Mount, Resources,
-    Rootfs, Runtime, Status,
+    ContainerConfig, ContainerError, HELPER_SUBCOMMAND, Mount, Resources, Rootfs, Runtime, Status,
 };
 use std::fs;
-use std::os::unix::fs::{PermissionsExt, symlink};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
-
-const MIB: u64 = 1024 * 1024;
-const BUSYBOX: &str = "/bin/busybox";
-const APPLETS: [&str; 22] = [
-    "sh", "echo", "cat", "sleep", "true", "false", "id", "hostname", "ps", "mount", "grep", "head",
-    "tail", "dd", "ls", "mknod", "unshare", "touch", "pwd", "tr", "wc", "env",
-];
-
-/// Fails the test unless the effective uid is 0.
-fn require_root() {
-    let status = fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
-    let euid = status
-        .lines()
-        .find_map(|line| line.strip_prefix("Uid:"))
-        .and_then(|ids| ids.split_whitespace().nth(1))
-        .expect("a Uid: line in /proc/self/status");
-    assert_eq!(
-        euid, "0",
-        "the container integration tests need root (namespaces, mounts, cgroups): run them as \
-         root, e.g. `sudo -E cargo test -p flotilla-container --test run`"
-    );
-}
-
-/// Builds a root filesystem: busybox, its applet symlinks, /etc/passwd and /etc/group.
-fn build_rootfs(root: &Path) {
-    assert!(
-        Path::new(BUSYBOX).is_file(),
-        "{BUSYBOX} is missing: install busybox-static (apt-get install -y busybox-static)"
-    );
-    for dir in ["bin", "etc", "root", "proc", "dev", "sys"] {
-        fs::create_dir_all(root.join(dir)).expect("mkdir");
-    }
-    let tmp = root.join("tmp");
-    fs::create_dir_all(&tmp).expect("mkdir tmp");
-    fs::set_permissions(&tmp, fs::Permissions::from_mode(0o1777)).expect("chmod tmp");
-    fs::copy(BUSYBOX, root.join("bin/busybox")).expect("copy busybox");
-    for applet in APPLETS {
-        symlink("busybox", root.join("bin").join(applet)).expect("applet symlink");
-    }
-    fs::write(
-        root.join("etc/passwd"),
-        "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
-    )
-    .expect("passwd");
-    fs::write(root.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n").expect("group");
-}
-
-/// One test's world; dropping it removes every container, the cgroup tree and the directory.
-struct Fixture {
-    tmp: tempfile::TempDir,
-    runtime: Runtime,
-    top: String,
-    rootfs: PathBuf,
-}
-
-static COUNTER: AtomicU32 = AtomicU32::new(0);
-
-impl Fixture {
-    fn new() -> Fixture {
-        require_root();
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let tmp = tempfile::Builder::new()
-            .prefix("flotilla-ctest-")
-            .tempdir()
-            .expect("tempdir");
-        let rootfs = tmp.path().join("rootfs");
-        build_rootfs(&rootfs);
-        let top = format!("flotilla-test-{}-{n}", std::process::id());
-        let runtime = Runtime::new(
-            tmp.path().join("state"),
-            format!("{top}/containers"),
-            env!("CARGO_BIN_EXE_flotilla-container-init"),
-            HELPER_SUBCOMMAND,
-        )
-        .expect("runtime")
-        .with_start_timeout(Duration::from_secs(30));
-        Fixture {
-            tmp,
-            runtime,
-            top,
-            rootfs,
-        }
-    }
-
-    /// A configuration for `sh -c script` in the busybox root filesystem.
-    fn sh(&self, name: &str, script: &str) -> ContainerConfig {
-        let id = format!("c{}-{name}", COUNTER.fetch_add(1, Ordering::Relaxed));
-        ContainerConfig::new(
-            id,
-            Rootfs::Directory {
-                path: self.rootfs.clone(),
-            },
-            vec!["sh".to_owned(), "-c".to_owned(), script.to_owned()],
-        )
-    }
-
-    fn start(&self, config: ContainerConfig) -> Container {
-        self.runtime.create_and_start(config).expect("start")
-    }
-}
-
-impl Drop for Fixture {
-    fn drop(&mut self) {
-        if let Ok(containers) = self.runtime.list() {
-            for container in containers {
-                let _ = container.delete();
-            }
-        }
-        let _ = flotilla_cgroups::remove_tree(&self.top);
-    }
-}
-
-/// Everything that must be gone once a container is deleted.
-struct Traces {
-    pids: Vec<i32>,
-    cgroup_dirs: Vec<PathBuf>,
-    state_dir: PathBuf,
-}
-
-fn traces(container: &Container) -> Traces {
-    let cgroup_dirs = container
-        .cgroup()
-        .map(|c| c.paths().into_iter().map(Path::to_path_buf).collect())
-        .unwrap_or_default();
-    Traces {
-        pids: container
-            .pid()
-            .into_iter()
-            .chain(container.shim_pid())
-            .collect(),
-        cgroup_dirs,
-        state_dir: container.state_dir().to_path_buf(),
-    }
-}
-
-/// Deletes the container and checks that no process, cgroup, mount or state is left.
-fn delete_and_check(fx: &Fixture, container: Container) {
-    let traces = traces(&container);
-    assert!(!traces.cgroup_dirs.is_empty(), "the container had a cgroup");
-    container.delete().expect("delete");
-    for dir in &traces.cgroup_dirs {
-        assert!(!dir.exists(), "cgroup {} left behind", dir.display());
-    }
-    assert!(!traces.state_dir.exists(), "state directory left behind");
-    for pid in traces.pids {
-        // A zombie waiting for an absent init to reap it counts as gone.
-        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let state = stat
-            .rfind(')')
-            .and_then(|i| stat[i + 1..].split_whitespace().next())
-            .unwrap_or("Z");
-        assert!(
-            state == "Z" || state == "X",
-            "process {pid} left behind: {stat}"
-        );
-    }
-    let mountinfo = fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
-    let dir = fx.tmp.path().to_string_lossy().into_owned();
-    assert!(
-        !mountinfo.contains(&dir),
-        "a mount under {dir} is left on the host:\n{mountinfo}"
-    );
-}
-
-/// Runs a container to its end: exit status and log.
-fn run(fx: &Fixture, config: ContainerConfig) -> (ExitStatus, String) {
-    let mut container = fx.start(config);
-    let exit = container
-        .wait_exit(Duration::from_secs(60))
-        .expect("wait")
-        .expect("exited within 60 s");
-    let log = fs::read_to_string(container.log_path()).expect("read log");
-    delete_and_check(fx, container);
-    (exit, log)
-}
-
-/// The value of `key:` in a `/proc/<pid>/status` text.
-fn status_field<'a>(status: &'a str, key: &str) -> &'a str {
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(key).and_then(|r| r.strip_prefix(':')))
-        .map(str::trim)
-        .unwrap_or_else(|| panic!("no {key} in:\n{status}"))
-}
 
 #[test]
 fn echo_hi_exits_zero_and_leaves_nothing() {
@@ -381,7 +197,7 @@ fn stop_with_a_handled_signal_is_graceful() {
         .stop(libc::SIGTERM, Duration::from_secs(10))
         .expect("stop");
     assert_eq!(exit.code, Some(3), "{exit:?}");
-    let log = fs::read_to_string(container.log_path()).expect("log");
+    let log = common::log_text(&container.log_path());
     assert!(log.contains("bye"), "{log}");
     delete_and_check(&fx, container);
 }
@@ -512,17 +328,4 @@ fn a_restarted_daemon_re_adopts_running_containers() {
     let mut again = runtime.get(&id).expect("get");
     assert_eq!(again.status().expect("status"), Status::Exited(exit));
     delete_and_check(&fx, again);
-}
-
-/// Waits until the container's log contains `needle`.
-fn wait_for_log(container: &Container, needle: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let log = fs::read_to_string(container.log_path()).unwrap_or_default();
-        if log.contains(needle) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{needle:?} never logged: {log}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }

@@ -1,8 +1,10 @@
-//! `flotilla-container-init`: the container helper as a stand-alone binary, for the integration
-//! tests (a test binary cannot re-exec itself as the helper). The daemon routes its own hidden
-//! subcommand to the same [`flotilla_container::helper_main`].
+//! `flotilla-container-init`: the container helper and the exec helper as a stand-alone binary,
+//! for the integration tests (a test binary cannot re-exec itself as a helper). The daemon routes
+//! its own hidden subcommands to the same [`flotilla_container::helper_main`] and
+//! [`flotilla_container::exec_main`].
 //!
-//! Usage: `flotilla-container-init __container-init <state dir>/config.json`.
+//! Usage: `flotilla-container-init __container-init <state dir>/config.json` or
+//! `flotilla-container-init __container-exec <state dir>/exec-<pid>-<n>.json`.
 
 use std::path::PathBuf;
 
@@ -12,10 +14,15 @@ fn main() {
         [_, sub, config] if sub.as_os_str() == flotilla_container::HELPER_SUBCOMMAND => {
             flotilla_container::helper_main(&PathBuf::from(config))
         }
+        [_, sub, request] if sub.as_os_str() == flotilla_container::EXEC_SUBCOMMAND => {
+            flotilla_container::exec_main(&PathBuf::from(request))
+        }
         _ => {
             eprintln!(
-                "usage: flotilla-container-init {} <state dir>/config.json",
-                flotilla_container::HELPER_SUBCOMMAND
+                "usage: flotilla-container-init {} <state dir>/config.json\n       \
+                 flotilla-container-init {} <state dir>/exec-<pid>-<n>.json",
+                flotilla_container::HELPER_SUBCOMMAND,
+                flotilla_container::EXEC_SUBCOMMAND
             );
             std::process::exit(2);
         }
