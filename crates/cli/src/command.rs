@@ -1,6 +1,6 @@
 //! The command tree, in Docker's words: `swarm init|join|join-token|leave`, `info`,
 //! `node ls|inspect|promote|demote|rm|update`, `service create|inspect|ls|ps|rm|scale|update`
-//! and `image load|import|ls|inspect|rm|prune`.
+//! and `image load|import|pull|ls|inspect|rm|prune`.
 //!
 //! Global flags (`-H`, `--log-level`) belong to the binary, which flattens [`Command`] into its
 //! own parser next to `daemon`. Each family's arguments live with the code that runs them under
@@ -8,7 +8,7 @@
 
 pub use crate::commands::image::{
     ImageCommand, ImageImportArgs, ImageInspectArgs, ImageLoadArgs, ImageLsArgs, ImagePruneArgs,
-    ImageRmArgs,
+    ImagePullArgs, ImageRmArgs,
 };
 pub use crate::commands::info::InfoArgs;
 pub use crate::commands::node::{

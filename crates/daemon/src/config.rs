@@ -47,6 +47,9 @@ pub struct DaemonArgs {
     /// JSON file with any of these settings (flags win).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// A registry to pull from over plain HTTP (repeatable; added to the file's list).
+    #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
+    pub insecure_registries: Vec<String>,
 }
 
 /// The settings file. Unknown keys are refused.
@@ -67,6 +70,9 @@ pub struct FileConfig {
     pub log_level: Option<String>,
     /// See `--log-format`.
     pub log_format: Option<LogFormat>,
+    /// See `--insecure-registry` (Docker's daemon.json key).
+    #[serde(default)]
+    pub insecure_registries: Vec<String>,
 }
 
 /// Validated settings.
@@ -86,6 +92,8 @@ pub struct DaemonConfig {
     pub log_level: String,
     /// Log format.
     pub log_format: LogFormat,
+    /// Registries (`host[:port]`) pulled from over plain HTTP.
+    pub insecure_registries: Vec<String>,
 }
 
 /// A setting was refused.
@@ -220,6 +228,17 @@ impl DaemonConfig {
         tracing_subscriber::EnvFilter::try_new(&log_level)
             .map_err(|e| invalid("--log-level", e))?;
         let log_format = log_format.or(file.log_format).unwrap_or(LogFormat::Text);
+        let mut insecure_registries: Vec<String> = Vec::new();
+        for r in args
+            .insecure_registries
+            .iter()
+            .chain(&file.insecure_registries)
+        {
+            check_registry(r)?;
+            if !insecure_registries.contains(r) {
+                insecure_registries.push(r.clone());
+            }
+        }
         Ok(Self {
             data_dir,
             listen_addr,
@@ -228,6 +247,7 @@ impl DaemonConfig {
             socket,
             log_level,
             log_format,
+            insecure_registries,
         })
     }
 
@@ -240,6 +260,24 @@ impl DaemonConfig {
     pub fn identity_path(&self) -> PathBuf {
         self.data_dir.join("node.json")
     }
+}
+
+/// Refuses an insecure registry that is not a bare `host[:port]` (as dockerd refuses a scheme).
+fn check_registry(r: &str) -> Result<(), ConfigError> {
+    let field = "--insecure-registry";
+    if r.is_empty() || r.contains("://") || r.contains('/') || r.chars().any(char::is_whitespace) {
+        return Err(invalid(
+            field,
+            format!("{r:?}: expected HOST[:PORT], without a scheme or a path"),
+        ));
+    }
+    if let Some((_, port)) = r.rsplit_once(':')
+        && !r.starts_with('[')
+        && port.parse::<u16>().is_err()
+    {
+        return Err(invalid(field, format!("{r:?}: invalid port {port:?}")));
+    }
+    Ok(())
 }
 
 /// The host name, from the kernel.
@@ -288,6 +326,7 @@ mod tests {
             advertise_addr: None,
             node_name: Some("n1".into()),
             config: None,
+            insecure_registries: Vec::new(),
         }
     }
 
@@ -337,5 +376,36 @@ mod tests {
         a.config = Some(path);
         let e = DaemonConfig::resolve(&a, None, None, None).expect_err("unknown key");
         assert!(e.to_string().contains("listen-adr"), "{e}");
+    }
+
+    #[test]
+    fn insecure_registries_merge_and_are_checked() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("daemon.json");
+        std::fs::write(
+            &path,
+            r#"{"insecure-registries": ["registry.local:5000", "10.0.0.1:80"]}"#,
+        )
+        .expect("write");
+        let mut a = args();
+        a.config = Some(path);
+        a.insecure_registries = vec!["127.0.0.1:5000".into(), "10.0.0.1:80".into()];
+        let c = DaemonConfig::resolve(&a, None, None, None).expect("valid");
+        assert_eq!(
+            c.insecure_registries,
+            vec!["127.0.0.1:5000", "10.0.0.1:80", "registry.local:5000"]
+        );
+        for bad in ["http://x:5000", "x:5000/v2", "", "x:port"] {
+            let mut a = args();
+            a.insecure_registries = vec![bad.into()];
+            let e = DaemonConfig::resolve(&a, None, None, None).expect_err(bad);
+            assert!(e.to_string().contains("--insecure-registry"), "{e}");
+        }
+        assert!(
+            DaemonConfig::resolve(&args(), None, None, None)
+                .expect("valid")
+                .insecure_registries
+                .is_empty()
+        );
     }
 }

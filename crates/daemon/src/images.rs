@@ -1,8 +1,13 @@
-//! The node-local `Images` gRPC service (CLI socket only): load, import, list, inspect, remove
-//! and prune, over the node's image store. Archives arrive streamed; they are spooled to a
-//! file under the data directory, handed to the store on a blocking thread, then removed.
+//! The node-local `Images` gRPC service (CLI socket only): load, import, pull, list, inspect,
+//! remove and prune, over the node's image store. Archives arrive streamed; they are spooled
+//! to a file under the data directory, handed to the store on a blocking thread, then removed.
+//! Pulls reach registries anonymously, over plain HTTP for the daemon's `insecure-registries`
+//! and those the request adds.
 
-use flotilla_image::{Image, ImageError, ImageRef, ImageStore, LoadedImage, Removed};
+use flotilla_image::{
+    Image, ImageError, ImageRef, ImageStore, LoadedImage, PullOptions, PullProgress,
+    RegistryFailure, Removed,
+};
 use flotilla_proto::pb;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -14,12 +19,18 @@ use tonic::{Request, Response, Status, Streaming};
 pub struct ImagesApi {
     store: Arc<ImageStore>,
     spool: PathBuf,
+    insecure_registries: Vec<String>,
 }
 
 impl ImagesApi {
-    /// Serves `store`, spooling uploads into `spool`.
-    pub fn new(store: Arc<ImageStore>, spool: PathBuf) -> Self {
-        Self { store, spool }
+    /// Serves `store`, spooling uploads into `spool`; pulls from `insecure_registries`
+    /// (`host[:port]`) use plain HTTP.
+    pub fn new(store: Arc<ImageStore>, spool: PathBuf, insecure_registries: Vec<String>) -> Self {
+        Self {
+            store,
+            spool,
+            insecure_registries,
+        }
     }
 }
 
@@ -32,6 +43,11 @@ fn status(e: ImageError) -> Status {
         | ImageError::MultipleRefs { .. }
         | ImageError::Ambiguous { .. } => Status::failed_precondition(msg),
         ImageError::Io { .. } | ImageError::Locked(_) => Status::internal(msg),
+        ImageError::Registry { failure, .. } => match failure {
+            RegistryFailure::NotFound | RegistryFailure::Denied => Status::not_found(msg),
+            RegistryFailure::Unreachable => Status::unavailable(msg),
+            _ => Status::invalid_argument(msg),
+        },
         _ => Status::invalid_argument(msg),
     }
 }
@@ -224,5 +240,52 @@ impl pb::images_server::Images for ImagesApi {
             deleted,
             space_reclaimed,
         }))
+    }
+
+    async fn pull(
+        &self,
+        req: Request<pb::PullImageRequest>,
+    ) -> Result<Response<pb::PullImageResponse>, Status> {
+        let r = req.into_inner();
+        let reference = ImageRef::parse(&r.reference).map_err(|e| {
+            Status::invalid_argument(format!("invalid reference format {:?}: {e}", r.reference))
+        })?;
+        let mut opts = PullOptions {
+            insecure_registries: self.insecure_registries.clone(),
+        };
+        opts.insecure_registries.extend(r.insecure_registries);
+        let before = {
+            let store = self.store.clone();
+            let key = reference.to_string();
+            blocking(move || Ok(store.resolve(&key).ok())).await?
+        };
+        let mut events = Vec::new();
+        let image = flotilla_image::pull(&self.store, &reference, &opts, &mut |p: PullProgress| {
+            events.push(p)
+        })
+        .await
+        .map_err(status)?;
+        let mut resp = pb::PullImageResponse {
+            id: image.id.to_string(),
+            reference: reference.to_string(),
+            up_to_date: before.as_ref() == Some(&image.id),
+            ..Default::default()
+        };
+        for e in events {
+            match e {
+                PullProgress::Resolved { digest, .. } => resp.digest = digest.to_string(),
+                PullProgress::LayerExists { blob } => resp.layers.push(pb::PulledLayer {
+                    digest: blob.to_string(),
+                    downloaded: false,
+                }),
+                PullProgress::Downloaded { blob } => resp.layers.push(pb::PulledLayer {
+                    digest: blob.to_string(),
+                    downloaded: true,
+                }),
+                _ => {}
+            }
+        }
+        tracing::info!(reference = %reference, id = %image.id, "image pulled");
+        Ok(Response::new(resp))
     }
 }

@@ -135,7 +135,11 @@ async fn run_daemon(
         flotilla_image::ImageStore::open(cfg.data_dir.join("images"))
             .with_context(|| format!("opening the image store in {}", cfg.data_dir.display()))?,
     );
-    let images = images::ImagesApi::new(images, cfg.data_dir.join("tmp"));
+    let images = images::ImagesApi::new(
+        images,
+        cfg.data_dir.join("tmp"),
+        cfg.insecure_registries.clone(),
+    );
     let served = server::serve(daemon.clone(), images, socket, stop_rx).await;
     tracing::info!("shutting down");
     daemon.shutdown().await;

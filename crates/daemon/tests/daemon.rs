@@ -351,3 +351,28 @@ fn images_import_list_inspect_remove_prune() {
     assert!(rm.contains("Untagged") && rm.contains("Deleted"), "{rm}");
     assert_eq!(d.ok(&["image", "ls", "-q"]).trim(), "");
 }
+
+#[test]
+fn image_pull_reports_the_registry_it_cannot_reach() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = Daemon::start(dir.path(), free_port());
+    // Nothing listens there (the registry tests in the image crate cover real pulls).
+    let closed = format!("127.0.0.1:{}", free_port());
+    let reference = format!("{closed}/test/busybox:1");
+    let out = d.cli(&["image", "pull", "--insecure-registry", &closed, &reference]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stdout}");
+    assert!(stdout.contains("1: Pulling from test/busybox"), "{stdout}");
+    assert!(
+        stderr.contains(&closed) && stderr.to_lowercase().contains("connection refused"),
+        "{stderr}\n{}",
+        d.log()
+    );
+    // A bad reference is refused before anything is asked of the daemon.
+    let out = d.cli(&["image", "pull", "Bad:Ref:"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("invalid reference format"), "{stderr}");
+    assert_eq!(d.ok(&["image", "ls", "-q"]).trim(), "");
+}

@@ -143,6 +143,30 @@ pub enum ImageError {
     /// Another process holds the store.
     #[error("image store {0} is locked by another process: refused")]
     Locked(PathBuf),
+
+    /// A pull from a registry failed; the message names the reference and the reason
+    /// (`manifest for … not found: manifest unknown`).
+    #[error("{message}")]
+    Registry {
+        /// What kind of failure it was.
+        failure: RegistryFailure,
+        /// The whole message.
+        message: String,
+    },
+}
+
+/// What kind of failure a pull met, for callers that map errors to statuses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RegistryFailure {
+    /// The registry has no such tag or digest (`manifest unknown`).
+    NotFound,
+    /// The registry refused anonymous access, or the repository does not exist.
+    Denied,
+    /// The registry could not be reached, or failed (5xx, too many requests).
+    Unreachable,
+    /// The registry sent something that is not a usable image for this node.
+    Invalid,
 }
 
 impl ImageError {

@@ -12,14 +12,16 @@
 //!   the config digest as in Docker); `inspect`, `tag`, `untag`, `remove` and `prune` with
 //!   Docker's semantics; [`ImageStore::rootfs_layers`] gives the lowerdirs to mount.
 //! - [`load()`], [`load_with_name`] and [`import()`].
+//! - [`pull()`]: an image from a registry (OCI distribution / registry v2, anonymous, with
+//!   oci-client), through the same blob and layer stores.
 //!
-//! What it does not own: pulling from registries (no registry client yet — it arrives next,
-//! with oci-client, and will feed the same blob and layer stores); containers (callers pass an
-//! `in_use` predicate on image ids to `remove` and `prune`); mounting overlays (the `container`
-//! crate mounts what [`ImageStore::rootfs_layers`] returns). Image references are
-//! [`flotilla_model::ImageRef`]'s.
+//! What it does not own: containers (callers pass an `in_use` predicate on image ids to
+//! `remove` and `prune`); mounting overlays (the `container` crate mounts what
+//! [`ImageStore::rootfs_layers`] returns); registry credentials (pulls are anonymous). Image
+//! references are [`flotilla_model::ImageRef`]'s.
 //!
-//! Everything here is blocking file I/O; async callers use `spawn_blocking`. Whiteouts and
+//! Everything here but [`pull()`] is blocking file I/O; async callers use `spawn_blocking`
+//! (`pull` is async and runs its storing step on a blocking thread itself). Whiteouts and
 //! ownership need root, as the daemon runs.
 
 pub mod blobs;
@@ -28,13 +30,15 @@ pub mod error;
 pub mod import;
 pub mod layers;
 pub mod load;
+pub mod pull;
 pub mod store;
 
 pub use blobs::BlobStore;
 pub use digest::{Digest, Hashing, HashingWriter};
-pub use error::{ImageError, Result};
+pub use error::{ImageError, RegistryFailure, Result};
 pub use flotilla_model::ImageRef;
 pub use import::import;
 pub use layers::{LayerInfo, LayerStore, UnpackLimits};
 pub use load::{LoadedImage, load, load_with_name};
+pub use pull::{PullOptions, PullProgress, pull};
 pub use store::{Image, ImageStore, Removed};

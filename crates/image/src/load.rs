@@ -31,10 +31,21 @@ use std::fs;
 use std::io::Read;
 use std::path::{Component, Path, PathBuf};
 
-/// The largest JSON document (manifest, index, config) read from an archive.
-const MAX_JSON: u64 = 16 << 20;
+/// The largest JSON document (manifest, index, config) read from an archive or a registry.
+pub(crate) const MAX_JSON: u64 = 16 << 20;
 /// How deep nested indexes may go.
-const MAX_INDEX_DEPTH: usize = 4;
+pub(crate) const MAX_INDEX_DEPTH: usize = 4;
+
+/// Media types of image indexes: OCI's and Docker's manifest list.
+pub(crate) const INDEX_MEDIA_TYPES: [&str; 2] = [
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+];
+/// Media types of image manifests: OCI's and Docker's schema 2.
+pub(crate) const MANIFEST_MEDIA_TYPES: [&str; 2] = [
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+];
 
 const ANN_REF_NAME: &str = "org.opencontainers.image.ref.name";
 const ANN_CONTAINERD_NAME: &str = "io.containerd.image.name";
@@ -106,8 +117,8 @@ fn merge(loaded: Vec<LoadedImage>) -> Vec<LoadedImage> {
     out
 }
 
-/// Removes the load's temporary directory, whatever happens.
-struct TempDir(PathBuf);
+/// Removes a load's (or pull's) temporary directory, whatever happens.
+pub(crate) struct TempDir(pub(crate) PathBuf);
 
 impl Drop for TempDir {
     fn drop(&mut self) {
@@ -372,19 +383,36 @@ fn put_blob(store: &ImageStore, archive: &Extracted, desc: &Descriptor, d: &Dige
     Ok(())
 }
 
-fn is_index(media_type: &str) -> bool {
-    media_type == "application/vnd.oci.image.index.v1+json"
-        || media_type == "application/vnd.docker.distribution.manifest.list.v2+json"
+pub(crate) fn is_index(media_type: &str) -> bool {
+    INDEX_MEDIA_TYPES.contains(&media_type)
 }
 
-fn is_manifest(media_type: &str) -> bool {
-    media_type == "application/vnd.oci.image.manifest.v1+json"
-        || media_type == "application/vnd.docker.distribution.manifest.v2+json"
+pub(crate) fn is_manifest(media_type: &str) -> bool {
+    MANIFEST_MEDIA_TYPES.contains(&media_type)
 }
 
-fn is_image_config(media_type: &str) -> bool {
+pub(crate) fn is_image_config(media_type: &str) -> bool {
     media_type == "application/vnd.oci.image.config.v1+json"
         || media_type == "application/vnd.docker.container.image.v1+json"
+}
+
+/// The entry of an index for this node's platform (`linux/<arch>`), or its only entry when
+/// that one names no platform.
+pub(crate) fn manifest_for_host(index: &ImageIndex) -> Option<&Descriptor> {
+    let host = host_arch();
+    let for_host = |m: &&Descriptor| {
+        m.platform()
+            .as_ref()
+            .is_some_and(|p| *p.os() == Os::Linux && p.architecture().to_string() == host)
+    };
+    index
+        .manifests()
+        .iter()
+        .find(for_host)
+        .or_else(|| match index.manifests().as_slice() {
+            [only] if only.platform().is_none() => Some(only),
+            _ => None,
+        })
 }
 
 /// The image manifest a descriptor leads to (through nested indexes, choosing this node's
@@ -405,22 +433,11 @@ fn resolve_manifest(
         let (d, data) = read_blob_json(archive, desc)?;
         let index: ImageIndex =
             serde_json::from_slice(&data).map_err(ImageError::json(format!("index {d}")))?;
-        let host = host_arch();
-        let for_host = |m: &&Descriptor| {
-            m.platform()
-                .as_ref()
-                .is_some_and(|p| *p.os() == Os::Linux && p.architecture().to_string() == host)
-        };
-        let chosen = match index.manifests().iter().find(for_host) {
-            Some(m) => m,
-            None => match index.manifests().as_slice() {
-                [only] if only.platform().is_none() => only,
-                _ => {
-                    return Err(ImageError::BadArchive(format!(
-                        "index {d} has no image for linux/{host}"
-                    )));
-                }
-            },
+        let Some(chosen) = manifest_for_host(&index) else {
+            return Err(ImageError::BadArchive(format!(
+                "index {d} has no image for linux/{}",
+                host_arch()
+            )));
         };
         return resolve_manifest(store, archive, chosen, depth + 1);
     }

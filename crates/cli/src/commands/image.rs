@@ -1,5 +1,5 @@
-//! `flotilla image load|import|ls|inspect|rm|prune`: the node's image store, through the
-//! node-local `Images` service on the daemon's socket.
+//! `flotilla image load|import|pull|ls|inspect|rm|prune`: the node's image store, through the
+//! node-local `Images` service on the daemon's socket (which does the pulling).
 //!
 //! Archives (`load`, `import`) are streamed to the daemon in 1 MiB chunks by a reader task, so a
 //! multi-gigabyte image never sits in memory; a failed read is reported as such rather than as
@@ -12,6 +12,8 @@ use crate::connect;
 use crate::error::CliError;
 use crate::output::{self, ListStyle, Listing, OutputFormat, short_id};
 use crate::units::format_decimal_bytes;
+use flotilla_model::ImageRef;
+use flotilla_model::image_ref::DEFAULT_TAG;
 use flotilla_proto::pb;
 use flotilla_proto::pb::images_client::ImagesClient;
 use std::cmp::Reverse;
@@ -53,6 +55,8 @@ pub enum ImageCommand {
     Load(ImageLoadArgs),
     /// Import the contents from a tarball to create a filesystem image.
     Import(ImageImportArgs),
+    /// Download an image from a registry.
+    Pull(ImagePullArgs),
     /// List images.
     #[command(visible_alias = "list")]
     Ls(ImageLsArgs),
@@ -88,6 +92,21 @@ pub struct ImageImportArgs {
     /// The name to give the image.
     #[arg(value_name = "REPOSITORY[:TAG]")]
     pub reference: Option<String>,
+}
+
+/// Arguments of `image pull`.
+#[derive(Debug, clap::Args)]
+pub struct ImagePullArgs {
+    /// A registry to reach over plain HTTP for this pull (repeatable), besides the daemon's
+    /// insecure-registries.
+    #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
+    pub insecure_registries: Vec<String>,
+    /// Suppress verbose output.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// The image to pull.
+    #[arg(value_name = "NAME[:TAG|@DIGEST]")]
+    pub reference: String,
 }
 
 /// Arguments of `image ls`.
@@ -142,6 +161,7 @@ pub async fn run(cmd: ImageCommand, host: &str) -> Result<(), CliError> {
     match cmd {
         ImageCommand::Load(a) => load(a, host).await,
         ImageCommand::Import(a) => import(a, host).await,
+        ImageCommand::Pull(a) => pull(a, host).await,
         ImageCommand::Ls(a) => ls(a, host).await,
         ImageCommand::Inspect(a) => inspect(a, host).await,
         ImageCommand::Rm(a) => rm(a, host).await,
@@ -190,6 +210,34 @@ async fn import(a: ImageImportArgs, host: &str) -> Result<(), CliError> {
     .await?;
     let ids: String = resp.images.iter().map(|i| format!("{}\n", i.id)).collect();
     output::print(&ids)
+}
+
+async fn pull(a: ImagePullArgs, host: &str) -> Result<(), CliError> {
+    // Refused here, before the wait: the daemon would refuse it too.
+    let reference = ImageRef::parse(&a.reference)
+        .map_err(|e| CliError::Usage(format!("invalid reference format {:?}: {e}", a.reference)))?;
+    if !a.quiet {
+        let defaulted = reference.digest.is_none()
+            && reference.tag.as_deref() == Some(DEFAULT_TAG)
+            && !a.reference.ends_with(&format!(":{DEFAULT_TAG}"));
+        if defaulted {
+            output::print(&format!("Using default tag: {DEFAULT_TAG}\n"))?;
+        }
+        output::print(&pulling_line(&reference))?;
+    }
+    let mut client = connect::images(host).await?;
+    let resp = client
+        .pull(pb::PullImageRequest {
+            reference: reference.to_string(),
+            insecure_registries: a.insecure_registries,
+        })
+        .await?
+        .into_inner();
+    if a.quiet {
+        output::print(&format!("{}\n", resp.reference))
+    } else {
+        output::print(&pulled_lines(&resp))
+    }
 }
 
 async fn ls(a: ImageLsArgs, host: &str) -> Result<(), CliError> {
@@ -409,6 +457,46 @@ pub fn loaded_lines(resp: &pb::LoadImagesResponse) -> String {
             out.push_str(&format!("Loaded image: {}\n", familiar_ref(r)));
         }
     }
+    out
+}
+
+/// The first line `image pull` prints: `TAG: Pulling from REPOSITORY` (the digest instead of
+/// the tag for a pull by digest; the repository without its registry).
+pub fn pulling_line(reference: &ImageRef) -> String {
+    let what = reference
+        .digest
+        .as_deref()
+        .or(reference.tag.as_deref())
+        .unwrap_or_default();
+    format!("{what}: Pulling from {}\n", reference.repository)
+}
+
+/// What `image pull` prints once the pull is done: a line per layer it downloaded or already
+/// had (the blob's 12-digit short id), the digest, the status and the reference, as Docker
+/// does.
+pub fn pulled_lines(resp: &pb::PullImageResponse) -> String {
+    let mut out = String::new();
+    if !resp.up_to_date {
+        for l in &resp.layers {
+            let id = image_id_cell(&l.digest, false);
+            let state = if l.downloaded {
+                "Pull complete"
+            } else {
+                "Already exists"
+            };
+            out.push_str(&format!("{id}: {state}\n"));
+        }
+    }
+    let reference = familiar_ref(&resp.reference);
+    let status = if resp.up_to_date {
+        "Image is up to date for"
+    } else {
+        "Downloaded newer image for"
+    };
+    out.push_str(&format!(
+        "Digest: {}\nStatus: {status} {reference}\n{}\n",
+        resp.digest, resp.reference
+    ));
     out
 }
 
@@ -647,6 +735,72 @@ mod tests {
         assert_eq!(a.reference, None);
 
         assert!(parse(&["image", "import"]).is_err());
+    }
+
+    #[test]
+    fn pull_parses() {
+        let ImageCommand::Pull(a) = image_cmd(&[
+            "pull",
+            "--insecure-registry",
+            "127.0.0.1:5000",
+            "-q",
+            "127.0.0.1:5000/test/busybox:1",
+        ]) else {
+            panic!("expected image pull");
+        };
+        assert_eq!(a.insecure_registries, vec!["127.0.0.1:5000"]);
+        assert!(a.quiet);
+        assert_eq!(a.reference, "127.0.0.1:5000/test/busybox:1");
+        let ImageCommand::Pull(a) = image_cmd(&["pull", "busybox"]) else {
+            panic!("expected image pull");
+        };
+        assert!(a.insecure_registries.is_empty() && !a.quiet);
+        assert!(parse(&["image", "pull"]).is_err());
+    }
+
+    #[test]
+    fn pull_output_reads_like_docker() {
+        let r = ImageRef::parse("busybox").expect("valid");
+        assert_eq!(pulling_line(&r), "latest: Pulling from library/busybox\n");
+        let r = ImageRef::parse(&format!("localhost:5000/team/app@{}", id('d'))).expect("valid");
+        assert_eq!(
+            pulling_line(&r),
+            format!("{}: Pulling from team/app\n", id('d'))
+        );
+        let mut resp = pb::PullImageResponse {
+            id: id('a'),
+            reference: "docker.io/library/busybox:latest".into(),
+            digest: id('b'),
+            layers: vec![
+                pb::PulledLayer {
+                    digest: id('c'),
+                    downloaded: false,
+                },
+                pb::PulledLayer {
+                    digest: id('e'),
+                    downloaded: true,
+                },
+            ],
+            up_to_date: false,
+        };
+        assert_eq!(
+            pulled_lines(&resp),
+            format!(
+                "cccccccccccc: Already exists\neeeeeeeeeeee: Pull complete\nDigest: {}\n\
+                 Status: Downloaded newer image for busybox:latest\n\
+                 docker.io/library/busybox:latest\n",
+                id('b')
+            )
+        );
+        resp.up_to_date = true;
+        assert_eq!(
+            pulled_lines(&resp),
+            format!(
+                "Digest: {}\nStatus: Image is up to date for busybox:latest\n\
+                 docker.io/library/busybox:latest\n",
+                id('b')
+            )
+        );
     }
 
     #[test]
