@@ -1,7 +1,10 @@
 //! Services: create, get, list, update (or roll back), remove.
 
 use crate::error::{invalid, status, undecodable};
-use flotilla_model::{Kind, Meta, Object, Service, ServiceId, ServiceSpec, TaskState, Version};
+use flotilla_model::{
+    Kind, Meta, Object, Service, ServiceId, ServiceSpec, TaskState, UpdateState, UpdateStatus,
+    Version,
+};
 use flotilla_proto::convert::required;
 use flotilla_proto::pb;
 use flotilla_state::{ReadTx, Store, StoreError};
@@ -23,6 +26,7 @@ pub async fn create<S: Store>(s: &S, req: pb::CreateServiceRequest) -> Result<pb
         meta: Meta::default(),
         spec,
         previous_spec: None,
+        update_status: None,
     };
     s.update(move |tx| tx.create(svc)).await.map_err(status)?;
     get(s, id.as_str()).await
@@ -94,6 +98,7 @@ pub async fn update<S: Store>(s: &S, req: pb::UpdateServiceRequest) -> Result<pb
                     current: cur.meta.version,
                 });
             }
+            let rollback = new_spec.is_none();
             let spec = match new_spec {
                 Some(spec) => spec,
                 None => cur.previous_spec.clone().ok_or_else(|| {
@@ -108,6 +113,9 @@ pub async fn update<S: Store>(s: &S, req: pb::UpdateServiceRequest) -> Result<pb
             };
             check_immutable(&cur.spec, &spec)?;
             let mut next = cur.clone();
+            if let Some(status) = rollout_status(&cur.spec, &spec, rollback) {
+                next.update_status = Some(status);
+            }
             next.previous_spec = Some(cur.spec);
             next.spec = spec;
             let id = next.id.clone();
@@ -117,6 +125,26 @@ pub async fn update<S: Store>(s: &S, req: pb::UpdateServiceRequest) -> Result<pb
         .await
         .map_err(status)?;
     get(s, id.as_str()).await
+}
+
+/// The update status a spec change starts, or `None` to leave the current one: a rollback that
+/// changes the spec is a manually requested rollback; an update that changes the task template
+/// (what makes running tasks out of date) starts a rolling update. Other changes (a new replica
+/// count, labels) replace no task, and an unchanged spec changes nothing, so the status is kept.
+fn rollout_status(cur: &ServiceSpec, next: &ServiceSpec, rollback: bool) -> Option<UpdateStatus> {
+    let (state, message) = match rollback {
+        true if cur != next => (UpdateState::RollbackStarted, "manually requested rollback"),
+        false if cur.task_template != next.task_template => {
+            (UpdateState::Updating, "update in progress")
+        }
+        _ => return None,
+    };
+    Some(UpdateStatus {
+        state,
+        started_at: flotilla_state::store::now(),
+        completed_at: None,
+        message: message.to_owned(),
+    })
 }
 
 /// What `service update` may not change: the name and the kind of mode.
@@ -157,4 +185,36 @@ pub async fn remove<S: Store>(s: &S, reference: &str) -> Result<pb::RemoveServic
     .await
     .map_err(status)?;
     Ok(pb::RemoveServiceResponse {})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rollout_status_follows_what_changed() {
+        let cur = ServiceSpec::default();
+        let mut new_image = cur.clone();
+        new_image.task_template.container_spec.image = "busybox:2".into();
+        let mut scaled = cur.clone();
+        scaled.mode = flotilla_model::ServiceMode::Replicated { replicas: 7 };
+
+        let s = rollout_status(&cur, &new_image, false).expect("template change starts an update");
+        assert_eq!(s.state, UpdateState::Updating);
+        assert_eq!(s.message, "update in progress");
+        assert_eq!(s.completed_at, None);
+        assert!(
+            rollout_status(&cur, &scaled, false).is_none(),
+            "scaling replaces no task"
+        );
+        assert!(
+            rollout_status(&cur, &cur, false).is_none(),
+            "no change, status kept"
+        );
+
+        let s = rollout_status(&new_image, &cur, true).expect("rollback that changes the spec");
+        assert_eq!(s.state, UpdateState::RollbackStarted);
+        assert_eq!(s.message, "manually requested rollback");
+        assert!(rollout_status(&cur, &cur, true).is_none());
+    }
 }

@@ -44,7 +44,7 @@ pub use secret::{Config, ConfigSpec, Secret, SecretSpec};
 pub use service::{
     ContainerSpec, EndpointMode, EndpointSpec, FailureAction, HealthCheck, Mount, MountType,
     Placement, PortConfig, PublishMode, Resources, RestartCondition, RestartPolicy, Service,
-    ServiceMode, ServiceSpec, TaskSpec, UpdateConfig, UpdateOrder,
+    ServiceMode, ServiceSpec, TaskSpec, UpdateConfig, UpdateOrder, UpdateState, UpdateStatus,
 };
 pub use task::{Task, TaskStatus};
 pub use task_state::{TaskState, TransitionError};

@@ -6,7 +6,7 @@
 
 use crate::ServiceId;
 use crate::image_ref::ImageRef;
-use crate::meta::Meta;
+use crate::meta::{Meta, Timestamp};
 use crate::validate::{ValidationError, check_labels, check_name};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -28,6 +28,64 @@ pub struct Service {
     pub spec: ServiceSpec,
     /// The spec before the last update, for `service rollback`.
     pub previous_spec: Option<ServiceSpec>,
+    /// Progress of the last update or rollback; `None` before the first one.
+    #[serde(default)]
+    pub update_status: Option<UpdateStatus>,
+}
+
+/// Progress of a service's rolling update or rollback, as `service inspect` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpdateStatus {
+    /// Where the rollout is.
+    pub state: UpdateState,
+    /// When the rollout started.
+    pub started_at: Timestamp,
+    /// When it completed (or finished rolling back), if it did.
+    pub completed_at: Option<Timestamp>,
+    /// Why it is in this state ("update in progress", the task that failed, …).
+    pub message: String,
+}
+
+/// States of a rolling update or rollback, in Docker's names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UpdateState {
+    /// Tasks are being replaced with the new spec.
+    Updating,
+    /// The update stopped after failures; nothing more is replaced until the next update.
+    Paused,
+    /// Every task runs the new spec.
+    Completed,
+    /// Tasks are being replaced with the previous spec.
+    RollbackStarted,
+    /// The rollback stopped after failures.
+    RollbackPaused,
+    /// Every task runs the previous spec again.
+    RollbackCompleted,
+}
+
+impl UpdateState {
+    /// Docker's name, as `service inspect` shows it (`rollback_started` …).
+    pub fn name(self) -> &'static str {
+        match self {
+            UpdateState::Updating => "updating",
+            UpdateState::Paused => "paused",
+            UpdateState::Completed => "completed",
+            UpdateState::RollbackStarted => "rollback_started",
+            UpdateState::RollbackPaused => "rollback_paused",
+            UpdateState::RollbackCompleted => "rollback_completed",
+        }
+    }
+
+    /// True for the states of a rollback.
+    pub fn is_rollback(self) -> bool {
+        matches!(
+            self,
+            UpdateState::RollbackStarted
+                | UpdateState::RollbackPaused
+                | UpdateState::RollbackCompleted
+        )
+    }
 }
 
 /// What the user wants a service to be.
@@ -778,6 +836,42 @@ mod tests {
             field_of(&s),
             "spec.task_template.container_spec.stop_signal"
         );
+    }
+
+    #[test]
+    fn update_states_use_dockers_names() {
+        for st in [
+            UpdateState::Updating,
+            UpdateState::Paused,
+            UpdateState::Completed,
+            UpdateState::RollbackStarted,
+            UpdateState::RollbackPaused,
+            UpdateState::RollbackCompleted,
+        ] {
+            let json = serde_json::to_string(&st).expect("encodes");
+            assert_eq!(json, format!("\"{}\"", st.name()));
+            assert_eq!(
+                serde_json::from_str::<UpdateState>(&json).expect("decodes"),
+                st
+            );
+        }
+    }
+
+    #[test]
+    fn service_without_update_status_decodes() {
+        let svc = Service {
+            id: crate::ServiceId::from("s"),
+            meta: Meta::default(),
+            spec: spec(),
+            previous_spec: None,
+            update_status: None,
+        };
+        let mut v = serde_json::to_value(&svc).expect("encodes");
+        if let Some(o) = v.as_object_mut() {
+            o.remove("update_status");
+        }
+        let back: Service = serde_json::from_value(v).expect("decodes without the field");
+        assert_eq!(back, svc);
     }
 
     #[test]

@@ -32,6 +32,7 @@ pub fn service(id: &str, name: &str) -> Service {
             ..Default::default()
         },
         previous_spec: None,
+        update_status: None,
     }
 }
 

@@ -7,7 +7,8 @@ use crate::convert::{
 use crate::pb;
 use flotilla_model::{
     ContainerSpec, EndpointSpec, HealthCheck, Mount, MountType, Placement, PortConfig, Resources,
-    RestartPolicy, Service, ServiceId, ServiceMode, ServiceSpec, TaskSpec, UpdateConfig,
+    RestartPolicy, Service, ServiceId, ServiceMode, ServiceSpec, TaskSpec, Timestamp, UpdateConfig,
+    UpdateState, UpdateStatus,
 };
 
 enum_map!(RestartCondition <=> RestartCondition {
@@ -71,6 +72,7 @@ impl From<Service> for pb::Service {
             meta: Some(s.meta.into()),
             spec: Some(s.spec.into()),
             previous_spec: s.previous_spec.map(Into::into),
+            update_status: s.update_status.map(Into::into),
         }
     }
 }
@@ -84,6 +86,66 @@ impl TryFrom<pb::Service> for Service {
             meta: required(p.meta, "meta")?,
             spec: required(p.spec, "spec")?,
             previous_spec: optional(p.previous_spec, "previous_spec")?,
+            update_status: optional(p.update_status, "update_status")?,
+        })
+    }
+}
+
+impl From<UpdateState> for pb::UpdateState {
+    fn from(s: UpdateState) -> Self {
+        match s {
+            UpdateState::Updating => pb::UpdateState::Updating,
+            UpdateState::Paused => pb::UpdateState::Paused,
+            UpdateState::Completed => pb::UpdateState::Completed,
+            UpdateState::RollbackStarted => pb::UpdateState::RollbackStarted,
+            UpdateState::RollbackPaused => pb::UpdateState::RollbackPaused,
+            UpdateState::RollbackCompleted => pb::UpdateState::RollbackCompleted,
+        }
+    }
+}
+
+impl TryFrom<pb::UpdateState> for UpdateState {
+    type Error = ConvertError;
+
+    /// `UNSPECIFIED` is refused (with an empty field, for the caller to place).
+    fn try_from(s: pb::UpdateState) -> Result<Self, ConvertError> {
+        match s {
+            pb::UpdateState::Unspecified => Err(ConvertError::new(
+                "",
+                "update state must be one of updating, paused, completed, rollback_started, \
+                 rollback_paused or rollback_completed",
+            )),
+            pb::UpdateState::Updating => Ok(UpdateState::Updating),
+            pb::UpdateState::Paused => Ok(UpdateState::Paused),
+            pb::UpdateState::Completed => Ok(UpdateState::Completed),
+            pb::UpdateState::RollbackStarted => Ok(UpdateState::RollbackStarted),
+            pb::UpdateState::RollbackPaused => Ok(UpdateState::RollbackPaused),
+            pb::UpdateState::RollbackCompleted => Ok(UpdateState::RollbackCompleted),
+        }
+    }
+}
+
+impl From<UpdateStatus> for pb::UpdateStatus {
+    fn from(u: UpdateStatus) -> Self {
+        Self {
+            state: pb::UpdateState::from(u.state).into(),
+            started_at_ns: u.started_at.as_nanos(),
+            completed_at_ns: u.completed_at.map(Timestamp::as_nanos),
+            message: u.message,
+        }
+    }
+}
+
+impl TryFrom<pb::UpdateStatus> for UpdateStatus {
+    type Error = ConvertError;
+
+    fn try_from(p: pb::UpdateStatus) -> Result<Self, ConvertError> {
+        let state: pb::UpdateState = enum_value(p.state, "state")?;
+        Ok(Self {
+            state: UpdateState::try_from(state).map_err(|e| e.at("state"))?,
+            started_at: Timestamp(p.started_at_ns),
+            completed_at: p.completed_at_ns.map(Timestamp),
+            message: p.message,
         })
     }
 }
@@ -439,8 +501,7 @@ fn port(v: u32, field: &str) -> Result<u16, ConvertError> {
 pub(crate) mod tests {
     use super::*;
     use flotilla_model::{
-        EndpointMode, FailureAction, Meta, PublishMode, RestartCondition, Timestamp, UpdateOrder,
-        Version,
+        EndpointMode, FailureAction, Meta, PublishMode, RestartCondition, UpdateOrder, Version,
     };
     use prost::Message;
     use std::collections::BTreeMap;
@@ -566,6 +627,12 @@ pub(crate) mod tests {
                     total_completions: 5,
                 },
             )),
+            update_status: Some(UpdateStatus {
+                state: UpdateState::RollbackStarted,
+                started_at: Timestamp(1_700_000_001_000_000_000),
+                completed_at: None,
+                message: "update rolled back due to failure or early termination of task t1".into(),
+            }),
         }
     }
 
@@ -595,12 +662,56 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn every_update_status_round_trips() {
+        for (state, completed_at) in [
+            (UpdateState::Updating, None),
+            (UpdateState::Paused, None),
+            (
+                UpdateState::Completed,
+                Some(Timestamp(1_700_000_009_000_000_000)),
+            ),
+            (UpdateState::RollbackStarted, None),
+            (UpdateState::RollbackPaused, None),
+            (UpdateState::RollbackCompleted, Some(Timestamp(0))),
+        ] {
+            let mut s = full_service();
+            s.update_status = Some(UpdateStatus {
+                state,
+                started_at: Timestamp(1_700_000_002_000_000_000),
+                completed_at,
+                message: format!("now {}", state.name()),
+            });
+            assert_eq!(round_trip(&s), s);
+        }
+        let mut s = full_service();
+        s.update_status = None;
+        assert_eq!(round_trip(&s), s);
+    }
+
+    #[test]
+    fn unspecified_update_state_is_named() {
+        let mut wire = pb::Service::from(full_service());
+        if let Some(u) = wire.update_status.as_mut() {
+            u.state = pb::UpdateState::Unspecified.into();
+        }
+        let e = Service::try_from(wire.clone()).expect_err("unspecified update state");
+        assert_eq!(e.field, "update_status.state");
+
+        if let Some(u) = wire.update_status.as_mut() {
+            u.state = 99;
+        }
+        let e = Service::try_from(wire).expect_err("unknown update state");
+        assert_eq!(e.field, "update_status.state");
+    }
+
+    #[test]
     fn default_spec_round_trips() {
         let s = Service {
             id: ServiceId::from("x"),
             meta: Meta::default(),
             spec: ServiceSpec::default(),
             previous_spec: None,
+            update_status: None,
         };
         assert_eq!(round_trip(&s), s);
     }

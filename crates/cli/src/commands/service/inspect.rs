@@ -244,6 +244,7 @@ mod tests {
                 ..Default::default()
             },
             previous_spec: None,
+            update_status: None,
         };
         let text = pretty(&s);
         assert!(
@@ -266,6 +267,7 @@ mod tests {
             meta: Meta::default(),
             spec: ServiceSpec::default(),
             previous_spec: None,
+            update_status: None,
         };
         let text = output::to_json(std::slice::from_ref(&s)).expect("encodes");
         let back: Vec<Service> = serde_json::from_str(&text).expect("decodes");

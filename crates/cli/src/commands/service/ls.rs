@@ -115,6 +115,7 @@ mod tests {
                 ..Default::default()
             },
             previous_spec: None,
+            update_status: None,
         }
     }
 

@@ -280,6 +280,7 @@ mod tests {
                 ..Default::default()
             },
             previous_spec: None,
+            update_status: None,
         }
     }
 
