@@ -3,12 +3,13 @@
 
 use std::path::PathBuf;
 
-const FILES: [&str; 5] = [
+const FILES: [&str; 6] = [
     "flotilla/v1/objects.proto",
     "flotilla/v1/control.proto",
     "flotilla/v1/raft.proto",
     "flotilla/v1/node.proto",
     "flotilla/v1/images.proto",
+    "flotilla/v1/containers.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

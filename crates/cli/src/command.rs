@@ -41,4 +41,7 @@ pub enum Command {
     /// Manage images.
     #[command(subcommand)]
     Image(ImageCommand),
+    /// Manage containers on this node.
+    #[command(subcommand)]
+    Container(Box<crate::commands::container::ContainerCommand>),
 }

@@ -68,6 +68,13 @@ pub async fn swarm(host: &str) -> Result<SwarmClient<Channel>, CliError> {
     Ok(SwarmClient::new(channel(host).await?))
 }
 
+/// A `Containers` client (the node's own containers) on a fresh channel to `host`.
+pub async fn containers(
+    host: &str,
+) -> Result<flotilla_proto::pb::containers_client::ContainersClient<Channel>, CliError> {
+    Ok(flotilla_proto::pb::containers_client::ContainersClient::new(channel(host).await?))
+}
+
 /// An `Images` client (the node's image store) on a fresh channel to `host`.
 pub async fn images(host: &str) -> Result<ImagesClient<Channel>, CliError> {
     Ok(ImagesClient::new(channel(host).await?))

@@ -38,6 +38,9 @@ pub enum CliError {
         /// What went wrong.
         source: std::io::Error,
     },
+    /// The command worked and ends with this exit code (a container's, for `container run`).
+    #[error("")]
+    ExitCode(i32),
     /// Writing to standard output failed (a closed pipe, a full disk).
     #[error("cannot write output: {0}")]
     Output(#[from] std::io::Error),

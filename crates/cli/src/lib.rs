@@ -45,6 +45,7 @@ pub async fn run(cmd: Command, host: &str) -> Result<(), CliError> {
         Command::Node(c) => commands::node::run(c, host).await,
         Command::Service(c) => commands::service::run(c, host).await,
         Command::Image(c) => commands::image::run(c, host).await,
+        Command::Container(c) => commands::container::run(*c, host).await,
     }
 }
 

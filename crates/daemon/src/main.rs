@@ -7,6 +7,7 @@ mod agent;
 mod authz;
 mod ca_service;
 mod config;
+mod containers;
 mod dispatcher;
 mod fsutil;
 mod identity;
@@ -61,6 +62,16 @@ enum Top {
 }
 
 fn main() -> ExitCode {
+    // The container helpers run before any thread exists (they fork): see flotilla-container.
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if let [_, sub, file] = argv.as_slice() {
+        if sub.as_os_str() == flotilla_container::HELPER_SUBCOMMAND {
+            flotilla_container::helper_main(std::path::Path::new(file));
+        }
+        if sub.as_os_str() == flotilla_container::EXEC_SUBCOMMAND {
+            flotilla_container::exec_main(std::path::Path::new(file));
+        }
+    }
     let cli = Cli::parse();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -90,6 +101,9 @@ fn main() -> ExitCode {
             let host = cli.host.unwrap_or_else(|| config::DEFAULT_HOST.to_owned());
             match rt.block_on(flotilla_cli::run(cmd, &host)) {
                 Ok(()) => ExitCode::SUCCESS,
+                Err(flotilla_cli::CliError::ExitCode(code)) => {
+                    ExitCode::from(u8::try_from(code.clamp(0, 255)).unwrap_or(1))
+                }
                 Err(e) => {
                     eprintln!("{e}");
                     ExitCode::FAILURE
@@ -131,16 +145,32 @@ async fn run_daemon(
         let _ = stop_tx.send(true);
         res
     });
-    let images = std::sync::Arc::new(
+    let images_store = std::sync::Arc::new(
         flotilla_image::ImageStore::open(cfg.data_dir.join("images"))
             .with_context(|| format!("opening the image store in {}", cfg.data_dir.display()))?,
     );
     let images = images::ImagesApi::new(
-        images,
+        images_store.clone(),
         cfg.data_dir.join("tmp"),
         cfg.insecure_registries.clone(),
     );
-    let served = server::serve(daemon.clone(), images, socket, stop_rx).await;
+    let engine_root = cfg.data_dir.join("containers");
+    let cgroup_parent = format!("flotilla-{}/containers", cgroup_safe(&cfg.node_name));
+    let runtime = flotilla_engine::Engine::runtime_for(
+        &engine_root,
+        &cgroup_parent,
+        "/proc/self/exe",
+        flotilla_container::HELPER_SUBCOMMAND,
+    )
+    .context("starting the container runtime")?;
+    let engine = std::sync::Arc::new(
+        flotilla_engine::Engine::open(&engine_root, images_store.clone(), runtime)
+            .with_context(|| format!("opening the containers in {}", engine_root.display()))?,
+    );
+    let containers = containers::ContainersApi::new(engine);
+    let reaper = tokio::spawn(containers.clone().reap_forever());
+    let served = server::serve(daemon.clone(), images, containers, socket, stop_rx).await;
+    reaper.abort();
     tracing::info!("shutting down");
     daemon.shutdown().await;
     let _ = std::fs::remove_file(&cfg.socket);
@@ -148,6 +178,19 @@ async fn run_daemon(
     served?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// A node name as a cgroup directory name: anything but `[A-Za-z0-9_.-]` becomes `_`.
+fn cgroup_safe(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "_.-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 async fn wait_for_signal() -> anyhow::Result<()> {

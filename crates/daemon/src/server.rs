@@ -59,6 +59,7 @@ pub async fn bind_socket(path: &Path) -> Result<UnixListener, ServeError> {
 pub async fn serve(
     daemon: Arc<Daemon>,
     images: crate::images::ImagesApi,
+    containers: crate::containers::ContainersApi,
     socket: UnixListener,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), ServeError> {
@@ -69,6 +70,7 @@ pub async fn serve(
         .add_service(
             pb::images_server::ImagesServer::new(images).max_decoding_message_size(8 << 20),
         )
+        .add_service(pb::containers_server::ContainersServer::new(containers))
         .serve_with_incoming_shutdown(UnixListenerStream::new(socket), async move {
             let _ = shutdown.wait_for(|s| *s).await;
         })

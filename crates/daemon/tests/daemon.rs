@@ -23,6 +23,10 @@ fn free_port() -> u16 {
 
 impl Daemon {
     fn start(dir: &Path, port: u16) -> Self {
+        Self::start_named(dir, port, "node-1")
+    }
+
+    fn start_named(dir: &Path, port: u16, node_name: &str) -> Self {
         let log = std::fs::File::options()
             .create(true)
             .append(true)
@@ -35,7 +39,7 @@ impl Daemon {
                 "--listen-addr",
                 &format!("127.0.0.1:{port}"),
                 "--node-name",
-                "node-1",
+                node_name,
             ])
             .arg("-H")
             .arg(format!("unix://{}", dir.join("flotilla.sock").display()))
@@ -375,4 +379,220 @@ fn image_pull_reports_the_registry_it_cannot_reach() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("invalid reference format"), "{stderr}");
     assert_eq!(d.ok(&["image", "ls", "-q"]).trim(), "");
+}
+
+/// Kills and removes whatever containers are left under a test daemon's cgroup parent, also
+/// when the test fails (their shims outlive the daemon by design).
+struct ContainerCgroups(&'static str);
+
+impl Drop for ContainerCgroups {
+    fn drop(&mut self) {
+        if let Ok(names) = flotilla_cgroups::Cgroup::list(self.0) {
+            for name in names {
+                if let Ok(cg) = flotilla_cgroups::Cgroup::open(self.0, &name) {
+                    let _ = cg.kill_all();
+                    let _ = cg.delete();
+                }
+            }
+        }
+        let _ = flotilla_cgroups::remove_tree(self.0.trim_end_matches("/containers"));
+    }
+}
+
+/// A one-layer image of the host's busybox-static, imported as `bb:1`.
+fn import_busybox(d: &Daemon, dir: &Path) {
+    let busybox = Path::new("/bin/busybox");
+    assert!(
+        busybox.exists(),
+        "this test needs /bin/busybox: apt-get install busybox-static"
+    );
+    let rootfs = dir.join("bb-rootfs");
+    std::fs::create_dir_all(rootfs.join("bin")).expect("mkdir");
+    std::fs::create_dir_all(rootfs.join("etc")).expect("mkdir");
+    std::fs::copy(busybox, rootfs.join("bin/busybox")).expect("copy busybox");
+    for applet in ["sh", "echo", "sleep", "cat", "head", "tr", "true", "ls"] {
+        std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet)).expect("symlink");
+    }
+    std::fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").expect("passwd");
+    let tarball = dir.join("bb.tar");
+    let st = Command::new("tar")
+        .arg("-C")
+        .arg(&rootfs)
+        .arg("-cf")
+        .arg(&tarball)
+        .arg(".")
+        .status()
+        .expect("tar");
+    assert!(st.success());
+    d.ok(&["image", "import", &tarball.display().to_string(), "bb:1"]);
+}
+
+/// Polls `container ls -a` until `pred` holds on its text (bounded).
+fn wait_ls(d: &Daemon, what: &str, pred: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let ls = d.ok(&["container", "ls", "-a", "--no-trunc"]);
+        if pred(&ls) {
+            return ls;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}:\n{ls}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn container_run_rm_prints_and_leaves_nothing() {
+    const PARENT: &str = "flotilla-ctr-test-1/containers";
+    let _cleanup = ContainerCgroups(PARENT);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = Daemon::start_named(dir.path(), free_port(), "ctr-test-1");
+    import_busybox(&d, dir.path());
+
+    let out = d.cli(&["container", "run", "--rm", "bb:1", "echo", "hi"]);
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        d.log()
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hi\n");
+    assert_eq!(
+        d.ok(&["container", "ls", "-a", "-q"]),
+        "",
+        "--rm leaves no container"
+    );
+    let data = dir.path().join("data/containers");
+    for sub in ["run", "rw", "meta"] {
+        let left: Vec<_> = std::fs::read_dir(data.join(sub)).expect("dir").collect();
+        assert!(left.is_empty(), "{sub} holds {left:?} after --rm");
+    }
+    assert!(
+        flotilla_cgroups::Cgroup::list(PARENT)
+            .map(|l| l.is_empty())
+            .unwrap_or(true),
+        "a cgroup was left under {PARENT}"
+    );
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+    assert!(
+        !mounts.contains(&data.display().to_string()),
+        "a mount was left"
+    );
+
+    // Exit codes and stderr come back; PID 1 is the command and the host is hidden.
+    let out = d.cli(&[
+        "container",
+        "run",
+        "--rm",
+        "bb:1",
+        "sh",
+        "-c",
+        "echo oops >&2; exit 3",
+    ]);
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "oops\n");
+    let out = d.ok(&[
+        "container",
+        "run",
+        "--rm",
+        "bb:1",
+        "sh",
+        "-c",
+        "echo $$; ls /proc | tr -cd '0-9\\n' | tr -s '\\n' | head -c 100; ls /sys/class/net",
+    ]);
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some("1"), "PID 1 is the command: {out}");
+    assert!(out.ends_with("lo\n"), "only lo is visible: {out}");
+
+    // Bad input names the flag and creates nothing.
+    let out = d.cli(&["container", "run", "--name", "bad name!", "bb:1", "true"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--name"));
+    let out = d.cli(&["container", "run", "nosuchimage:1", "true"]);
+    assert!(!out.status.success());
+    assert_eq!(d.ok(&["container", "ls", "-a", "-q"]), "");
+
+    // Memory limit: a shell growing a 100 MiB string under -m 32m is OOM-killed, and says so.
+    let out = d.cli(&[
+        "container",
+        "run",
+        "--name",
+        "hog",
+        "-m",
+        "32m",
+        "bb:1",
+        "sh",
+        "-c",
+        "x=$(head -c 100000000 /dev/zero | tr '\\0' a); echo survived",
+    ]);
+    assert!(
+        !out.status.success(),
+        "the hog survived: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let inspect: serde_json::Value =
+        serde_json::from_str(&d.ok(&["container", "inspect", "hog"])).expect("json");
+    assert_eq!(inspect[0]["exit"]["oom_killed"], true, "{inspect}");
+    d.ok(&["container", "rm", "hog"]);
+}
+
+#[test]
+fn containers_survive_a_daemon_kill_9_and_are_readopted() {
+    const PARENT: &str = "flotilla-ctr-test-2/containers";
+    let _cleanup = ContainerCgroups(PARENT);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let mut d = Daemon::start_named(dir.path(), port, "ctr-test-2");
+    import_busybox(&d, dir.path());
+    d.ok(&[
+        "container",
+        "run",
+        "-d",
+        "--name",
+        "sleeper",
+        "bb:1",
+        "sleep",
+        "300",
+    ]);
+    d.ok(&[
+        "container",
+        "run",
+        "-d",
+        "--name",
+        "quitter",
+        "bb:1",
+        "sh",
+        "-c",
+        "sleep 2; exit 7",
+    ]);
+    let ls = d.ok(&["container", "ls"]);
+    assert!(ls.contains("sleeper") && ls.contains("quitter"), "{ls}");
+
+    d.crash();
+    // The quitter exits while no daemon runs; its shim records the code.
+    std::thread::sleep(Duration::from_secs(3));
+    let d = Daemon::start_named(dir.path(), port, "ctr-test-2");
+    let ls = wait_ls(&d, "the re-adopted containers", |ls| {
+        ls.lines()
+            .any(|l| l.contains("sleeper") && l.contains("Up"))
+            && ls
+                .lines()
+                .any(|l| l.contains("quitter") && l.contains("Exited (7)"))
+    });
+    assert!(!ls.contains("Dead"), "{ls}");
+    d.ok(&["container", "stop", "-t", "1", "sleeper"]);
+    wait_ls(&d, "the sleeper to stop", |ls| {
+        ls.lines()
+            .any(|l| l.contains("sleeper") && l.contains("Exited ("))
+    });
+    let pruned = d.ok(&["container", "prune", "-f"]);
+    assert!(pruned.contains("Total reclaimed containers: 2"), "{pruned}");
+    assert!(
+        flotilla_cgroups::Cgroup::list(PARENT)
+            .map(|l| l.is_empty())
+            .unwrap_or(true),
+        "a cgroup was left under {PARENT}"
+    );
 }

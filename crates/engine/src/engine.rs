@@ -433,6 +433,8 @@ impl Engine {
         config.mounts = mounts;
         config.readonly_rootfs = spec.read_only;
         config.stop_signal = stop_signal;
+        config.tty = spec.tty;
+        config.open_stdin = spec.interactive;
         config.resources = Resources {
             memory_bytes: (spec.memory_bytes > 0).then_some(spec.memory_bytes),
             memory_swap_bytes: (spec.memory_bytes > 0)
@@ -685,11 +687,12 @@ impl Engine {
 
     /// Removes `--rm` containers that have exited; returns their ids. The daemon calls it
     /// periodically.
-    pub fn reap_auto_remove(&self) -> Vec<String> {
+    /// Containers for which `skip` holds are left (someone waits to remove them itself).
+    pub fn reap_auto_remove(&self, skip: &dyn Fn(&str) -> bool) -> Vec<String> {
         let candidates: Vec<String> = self
             .index()
             .values()
-            .filter(|r| r.spec.auto_remove && r.started_at_ms.is_some())
+            .filter(|r| r.spec.auto_remove && r.started_at_ms.is_some() && !skip(&r.id))
             .map(|r| r.id.clone())
             .collect();
         let mut out = Vec::new();

@@ -313,7 +313,7 @@ async fn prune(a: ImagePruneArgs, host: &str) -> Result<(), CliError> {
 
 /// Asks `question` on standard output, Docker style (`… [y/N] `), and reads the answer from
 /// standard input.
-async fn confirm(question: &str) -> Result<bool, CliError> {
+pub(crate) async fn confirm(question: &str) -> Result<bool, CliError> {
     {
         let mut out = io::stdout().lock();
         write!(out, "{question} [y/N] ")?;

@@ -1,6 +1,7 @@
 //! One module per command family; each owns its clap arguments and how they run. [`kv`] holds
 //! the `KEY=VALUE` parsing (and label edits) several families share.
 
+pub mod container;
 pub mod image;
 pub mod info;
 pub mod kv;

@@ -1,0 +1,374 @@
+//! The node-local `Containers` gRPC service (CLI socket only): `flotilla container …` over the
+//! node's [`Engine`]. Engine calls block (files, processes), so each runs on a blocking thread;
+//! `Logs` with follow polls the log every 100 ms until the container stops.
+
+use flotilla_container::logs::{self, Stream};
+use flotilla_engine::{ContainerInfo, Engine, EngineError, RunSpec, State, parse_signal};
+use flotilla_proto::pb;
+use std::collections::HashSet;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+use tokio_stream::Stream as AsyncStream;
+use tonic::{Request, Response, Status};
+
+/// How often a followed log is read again.
+const FOLLOW_PERIOD: Duration = Duration::from_millis(100);
+
+/// The service.
+#[derive(Clone)]
+pub struct ContainersApi {
+    engine: Arc<Engine>,
+    /// Containers a foreground `run --rm` waits on (the reaper leaves them to it).
+    waiting: Arc<Mutex<HashSet<String>>>,
+}
+
+impl ContainersApi {
+    /// Serves `engine`.
+    pub fn new(engine: Arc<Engine>) -> Self {
+        Self {
+            engine,
+            waiting: Arc::default(),
+        }
+    }
+
+    /// Removes exited `--rm` containers nobody waits on, every half second, until dropped.
+    pub async fn reap_forever(self) {
+        loop {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let this = self.clone();
+            let _ = tokio::task::spawn_blocking(move || {
+                let waiting = this.waiting.clone();
+                let skip = move |id: &str| {
+                    waiting
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .contains(id)
+                };
+                for id in this.engine.reap_auto_remove(&skip) {
+                    tracing::info!(id = %id, "removed an exited --rm container");
+                }
+            })
+            .await;
+        }
+    }
+
+    /// Runs `op` on the engine on a blocking thread.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        op: impl FnOnce(&Engine) -> Result<T, EngineError> + Send + 'static,
+    ) -> Result<T, Status> {
+        let engine = self.engine.clone();
+        tokio::task::spawn_blocking(move || op(&engine))
+            .await
+            .map_err(|e| Status::internal(format!("engine task failed: {e}")))?
+            .map_err(status)
+    }
+}
+
+/// Maps an engine error to the status a client sees.
+fn status(e: EngineError) -> Status {
+    let msg = e.to_string();
+    match e {
+        EngineError::NotFound(_) => Status::not_found(msg),
+        EngineError::Invalid { .. } => Status::invalid_argument(msg),
+        EngineError::NameInUse { .. } => Status::already_exists(msg),
+        EngineError::Ambiguous(..) | EngineError::State { .. } => Status::failed_precondition(msg),
+        EngineError::Image(flotilla_image::ImageError::NotFound(_)) => Status::not_found(msg),
+        _ => Status::internal(msg),
+    }
+}
+
+fn reply(info: &ContainerInfo) -> pb::ContainerReply {
+    pb::ContainerReply {
+        id: info.record.id.clone(),
+        name: info.record.name.clone(),
+        state: info.state.name().to_owned(),
+        attach_socket: info
+            .attach_socket
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
+    }
+}
+
+type LogStream = Pin<Box<dyn AsyncStream<Item = Result<pb::LogEntry, Status>> + Send>>;
+
+fn entry(r: logs::LogRecord) -> pb::LogEntry {
+    let mut data = r.text;
+    if !r.partial {
+        data.push(b'\n');
+    }
+    pb::LogEntry {
+        stream: match r.stream {
+            Stream::Stdout => 1,
+            Stream::Stderr => 2,
+        },
+        data,
+        time: r.time,
+    }
+}
+
+#[tonic::async_trait]
+impl pb::containers_server::Containers for ContainersApi {
+    async fn create(
+        &self,
+        req: Request<pb::CreateContainerRequest>,
+    ) -> Result<Response<pb::ContainerReply>, Status> {
+        let req = req.into_inner();
+        let spec: RunSpec = serde_json::from_str(&req.spec_json)
+            .map_err(|e| Status::invalid_argument(format!("container spec: {e}")))?;
+        let info = self
+            .blocking(move |e| {
+                if req.start {
+                    e.run(spec)
+                } else {
+                    let rec = e.create(spec)?;
+                    e.inspect(&rec.id)
+                }
+            })
+            .await?;
+        Ok(Response::new(reply(&info)))
+    }
+
+    async fn start(
+        &self,
+        req: Request<pb::ContainerKey>,
+    ) -> Result<Response<pb::ContainerReply>, Status> {
+        let key = req.into_inner().key;
+        let info = self.blocking(move |e| e.start(&key)).await?;
+        Ok(Response::new(reply(&info)))
+    }
+
+    async fn list(
+        &self,
+        req: Request<pb::ListContainersRequest>,
+    ) -> Result<Response<pb::ListContainersResponse>, Status> {
+        let all = req.into_inner().all;
+        let infos = self.blocking(move |e| e.list(all)).await?;
+        let now = flotilla_engine::record::now_ms();
+        let containers = infos
+            .iter()
+            .map(|i| pb::ContainerSummary {
+                id: i.record.id.clone(),
+                name: i.record.name.clone(),
+                image: i.record.spec.image.clone(),
+                command: i.record.args.join(" "),
+                created_ms: i.record.created_at_ms,
+                status: i.status_line(now),
+                state: i.state.name().to_owned(),
+            })
+            .collect();
+        Ok(Response::new(pb::ListContainersResponse { containers }))
+    }
+
+    async fn inspect(
+        &self,
+        req: Request<pb::ContainerKey>,
+    ) -> Result<Response<pb::InspectContainerResponse>, Status> {
+        let key = req.into_inner().key;
+        let info = self.blocking(move |e| e.inspect(&key)).await?;
+        let json = serde_json::to_string_pretty(&info)
+            .map_err(|e| Status::internal(format!("encoding the container: {e}")))?;
+        Ok(Response::new(pb::InspectContainerResponse { json }))
+    }
+
+    type LogsStream = LogStream;
+
+    async fn logs(
+        &self,
+        req: Request<pb::ContainerLogsRequest>,
+    ) -> Result<Response<Self::LogsStream>, Status> {
+        let req = req.into_inner();
+        let key = req.key.clone();
+        let info = self.blocking(move |e| e.inspect(&key)).await?;
+        let tail = usize::try_from(req.tail).ok();
+        let path = info.log_path.clone();
+        let (first, follower) = if path.exists() {
+            let (records, follower) =
+                tokio::task::spawn_blocking(move || logs::follow(&path, tail))
+                    .await
+                    .map_err(|e| Status::internal(e.to_string()))?
+                    .map_err(|e| Status::internal(e.to_string()))?;
+            (records, Some(follower))
+        } else {
+            (Vec::new(), None)
+        };
+        let (tx, rx) = tokio::sync::mpsc::channel(64);
+        let engine = self.engine.clone();
+        let id = info.record.id.clone();
+        tokio::spawn(async move {
+            for r in first {
+                if tx.send(Ok(entry(r))).await.is_err() {
+                    return;
+                }
+            }
+            let (true, Some(mut follower)) = (req.follow, follower) else {
+                return;
+            };
+            loop {
+                let running = {
+                    let (engine, id) = (engine.clone(), id.clone());
+                    tokio::task::spawn_blocking(move || {
+                        engine
+                            .inspect(&id)
+                            .map(|i| matches!(i.state, State::Running | State::Paused))
+                            .unwrap_or(false)
+                    })
+                    .await
+                    .unwrap_or(false)
+                };
+                let batch = match tokio::task::spawn_blocking(move || {
+                    let b = follower.next_batch();
+                    (follower, b)
+                })
+                .await
+                {
+                    Ok((f, Ok(b))) => {
+                        follower = f;
+                        b
+                    }
+                    Ok((_, Err(e))) => {
+                        let _ = tx.send(Err(Status::internal(e.to_string()))).await;
+                        return;
+                    }
+                    Err(_) => return,
+                };
+                for r in batch {
+                    if tx.send(Ok(entry(r))).await.is_err() {
+                        return;
+                    }
+                }
+                if !running {
+                    return;
+                }
+                tokio::time::sleep(FOLLOW_PERIOD).await;
+            }
+        });
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        )))
+    }
+
+    async fn wait(
+        &self,
+        req: Request<pb::WaitContainerRequest>,
+    ) -> Result<Response<pb::WaitContainerResponse>, Status> {
+        let req = req.into_inner();
+        let key = req.key.clone();
+        let rec = self.blocking(move |e| e.lookup(&key)).await?;
+        let id = rec.id.clone();
+        if req.remove {
+            self.waiting
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(id.clone());
+        }
+        let result = loop {
+            let id = id.clone();
+            match self
+                .blocking(move |e| e.wait(&id, Duration::from_millis(500)))
+                .await
+            {
+                Ok(Some(exit)) => break Ok(exit),
+                Ok(None) => continue,
+                Err(e) => break Err(e),
+            }
+        };
+        if req.remove {
+            let rid = id.clone();
+            let removed = self.blocking(move |e| e.remove(&rid, true)).await;
+            self.waiting
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove(&id);
+            removed?;
+        }
+        let exit = result?;
+        Ok(Response::new(pb::WaitContainerResponse {
+            exit_code: exit.code_or_signal(),
+            oom_killed: exit.oom_killed,
+        }))
+    }
+
+    async fn stop(
+        &self,
+        req: Request<pb::StopContainerRequest>,
+    ) -> Result<Response<pb::ContainerReply>, Status> {
+        let req = req.into_inner();
+        let timeout = u64::try_from(req.timeout_secs)
+            .ok()
+            .map(Duration::from_secs);
+        let info = self.blocking(move |e| e.stop(&req.key, timeout)).await?;
+        Ok(Response::new(reply(&info)))
+    }
+
+    async fn kill(
+        &self,
+        req: Request<pb::KillContainerRequest>,
+    ) -> Result<Response<pb::ContainerReply>, Status> {
+        let req = req.into_inner();
+        let signal = if req.signal.is_empty() {
+            libc::SIGKILL
+        } else {
+            parse_signal("--signal", &req.signal).map_err(status)?
+        };
+        let info = self
+            .blocking(move |e| {
+                e.kill(&req.key, signal)?;
+                e.inspect(&req.key)
+            })
+            .await?;
+        Ok(Response::new(reply(&info)))
+    }
+
+    async fn pause(
+        &self,
+        req: Request<pb::ContainerKey>,
+    ) -> Result<Response<pb::ContainerReply>, Status> {
+        let key = req.into_inner().key;
+        let info = self
+            .blocking(move |e| {
+                e.pause(&key)?;
+                e.inspect(&key)
+            })
+            .await?;
+        Ok(Response::new(reply(&info)))
+    }
+
+    async fn unpause(
+        &self,
+        req: Request<pb::ContainerKey>,
+    ) -> Result<Response<pb::ContainerReply>, Status> {
+        let key = req.into_inner().key;
+        let info = self
+            .blocking(move |e| {
+                e.unpause(&key)?;
+                e.inspect(&key)
+            })
+            .await?;
+        Ok(Response::new(reply(&info)))
+    }
+
+    async fn remove(
+        &self,
+        req: Request<pb::RemoveContainerRequest>,
+    ) -> Result<Response<pb::ContainerReply>, Status> {
+        let req = req.into_inner();
+        let id = self
+            .blocking(move |e| e.remove(&req.key, req.force))
+            .await?;
+        Ok(Response::new(pb::ContainerReply {
+            id,
+            ..Default::default()
+        }))
+    }
+
+    async fn prune(
+        &self,
+        _req: Request<pb::PruneContainersRequest>,
+    ) -> Result<Response<pb::PruneContainersResponse>, Status> {
+        let ids = self.blocking(|e| e.prune()).await?;
+        Ok(Response::new(pb::PruneContainersResponse { ids }))
+    }
+}
