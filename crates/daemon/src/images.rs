@@ -20,16 +20,27 @@ pub struct ImagesApi {
     store: Arc<ImageStore>,
     spool: PathBuf,
     insecure_registries: Vec<String>,
+    /// Whether a container of this node uses an image (`image rm` refuses, `prune` keeps it).
+    in_use: InUse,
 }
+
+/// Tells whether an image is used by a container.
+pub type InUse = Arc<dyn Fn(&flotilla_image::Digest) -> bool + Send + Sync>;
 
 impl ImagesApi {
     /// Serves `store`, spooling uploads into `spool`; pulls from `insecure_registries`
     /// (`host[:port]`) use plain HTTP.
-    pub fn new(store: Arc<ImageStore>, spool: PathBuf, insecure_registries: Vec<String>) -> Self {
+    pub fn new(
+        store: Arc<ImageStore>,
+        spool: PathBuf,
+        insecure_registries: Vec<String>,
+        in_use: InUse,
+    ) -> Self {
         Self {
             store,
             spool,
             insecure_registries,
+            in_use,
         }
     }
 }
@@ -191,6 +202,7 @@ impl pb::images_server::Images for ImagesApi {
     ) -> Result<Response<pb::ListImagesResponse>, Status> {
         let store = self.store.clone();
         let images = blocking(move || store.list()).await?;
+        let in_use = self.in_use.clone();
         Ok(Response::new(pb::ListImagesResponse {
             images: images
                 .into_iter()
@@ -199,7 +211,7 @@ impl pb::images_server::Images for ImagesApi {
                     refs: i.refs,
                     size: i.size,
                     created: i.created.unwrap_or_default(),
-                    in_use: false,
+                    in_use: in_use(&i.id),
                 })
                 .collect(),
         }))
@@ -223,7 +235,8 @@ impl pb::images_server::Images for ImagesApi {
     ) -> Result<Response<pb::RemoveImageResponse>, Status> {
         let store = self.store.clone();
         let r = req.into_inner();
-        let out = blocking(move || store.remove(&r.reference, r.force, &|_| false)).await?;
+        let in_use = self.in_use.clone();
+        let out = blocking(move || store.remove(&r.reference, r.force, &|d| in_use(d))).await?;
         let (untagged, deleted, _) = removed(out);
         Ok(Response::new(pb::RemoveImageResponse { untagged, deleted }))
     }
@@ -234,7 +247,8 @@ impl pb::images_server::Images for ImagesApi {
     ) -> Result<Response<pb::PruneImagesResponse>, Status> {
         let store = self.store.clone();
         let all = req.into_inner().all;
-        let out = blocking(move || store.prune(all, &|_| false)).await?;
+        let in_use = self.in_use.clone();
+        let out = blocking(move || store.prune(all, &|d| in_use(d))).await?;
         let (_, deleted, space_reclaimed) = removed(out);
         Ok(Response::new(pb::PruneImagesResponse {
             deleted,

@@ -149,11 +149,6 @@ async fn run_daemon(
         flotilla_image::ImageStore::open(cfg.data_dir.join("images"))
             .with_context(|| format!("opening the image store in {}", cfg.data_dir.display()))?,
     );
-    let images = images::ImagesApi::new(
-        images_store.clone(),
-        cfg.data_dir.join("tmp"),
-        cfg.insecure_registries.clone(),
-    );
     let engine_root = cfg.data_dir.join("containers");
     let cgroup_parent = format!("flotilla-{}/containers", cgroup_safe(&cfg.node_name));
     let runtime = flotilla_engine::Engine::runtime_for(
@@ -166,6 +161,15 @@ async fn run_daemon(
     let engine = std::sync::Arc::new(
         flotilla_engine::Engine::open(&engine_root, images_store.clone(), runtime)
             .with_context(|| format!("opening the containers in {}", engine_root.display()))?,
+    );
+    let images = images::ImagesApi::new(
+        images_store.clone(),
+        cfg.data_dir.join("tmp"),
+        cfg.insecure_registries.clone(),
+        {
+            let engine = engine.clone();
+            std::sync::Arc::new(move |id: &flotilla_image::Digest| engine.uses_image(id))
+        },
     );
     let containers = containers::ContainersApi::new(engine);
     let reaper = tokio::spawn(containers.clone().reap_forever());

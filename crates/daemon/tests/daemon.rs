@@ -535,7 +535,11 @@ fn container_run_rm_prints_and_leaves_nothing() {
     let inspect: serde_json::Value =
         serde_json::from_str(&d.ok(&["container", "inspect", "hog"])).expect("json");
     assert_eq!(inspect[0]["exit"]["oom_killed"], true, "{inspect}");
+    // An image a container uses is not removed from under it.
+    let out = d.cli(&["image", "rm", "bb:1"]);
+    assert!(!out.status.success(), "image rm of a used image worked");
     d.ok(&["container", "rm", "hog"]);
+    d.ok(&["image", "rm", "bb:1"]);
 }
 
 #[test]
