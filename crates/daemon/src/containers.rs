@@ -53,6 +53,25 @@ impl ContainersApi {
         }
     }
 
+    /// Pauses or unpauses a container; its state afterwards.
+    async fn set_paused(
+        &self,
+        key: String,
+        pause: bool,
+    ) -> Result<Response<pb::ContainerReply>, Status> {
+        let info = self
+            .blocking(move |e| {
+                if pause {
+                    e.pause(&key)?;
+                } else {
+                    e.unpause(&key)?;
+                }
+                e.inspect(&key)
+            })
+            .await?;
+        Ok(Response::new(reply(&info)))
+    }
+
     /// Runs `op` on the engine on a blocking thread.
     async fn blocking<T: Send + 'static>(
         &self,
@@ -326,28 +345,14 @@ impl pb::containers_server::Containers for ContainersApi {
         &self,
         req: Request<pb::ContainerKey>,
     ) -> Result<Response<pb::ContainerReply>, Status> {
-        let key = req.into_inner().key;
-        let info = self
-            .blocking(move |e| {
-                e.pause(&key)?;
-                e.inspect(&key)
-            })
-            .await?;
-        Ok(Response::new(reply(&info)))
+        self.set_paused(req.into_inner().key, true).await
     }
 
     async fn unpause(
         &self,
         req: Request<pb::ContainerKey>,
     ) -> Result<Response<pb::ContainerReply>, Status> {
-        let key = req.into_inner().key;
-        let info = self
-            .blocking(move |e| {
-                e.unpause(&key)?;
-                e.inspect(&key)
-            })
-            .await?;
-        Ok(Response::new(reply(&info)))
+        self.set_paused(req.into_inner().key, false).await
     }
 
     async fn remove(

@@ -586,6 +586,15 @@ fn containers_survive_a_daemon_kill_9_and_are_readopted() {
                 .any(|l| l.contains("quitter") && l.contains("Exited (7)"))
     });
     assert!(!ls.contains("Dead"), "{ls}");
+    d.ok(&["container", "pause", "sleeper"]);
+    let ls = d.ok(&["container", "ls"]);
+    assert!(ls.contains("(Paused)"), "{ls}");
+    assert!(
+        !d.cli(&["container", "pause", "sleeper"]).status.success(),
+        "paused twice"
+    );
+    d.ok(&["container", "unpause", "sleeper"]);
+    assert!(!d.ok(&["container", "ls"]).contains("Paused"));
     d.ok(&["container", "stop", "-t", "1", "sleeper"]);
     wait_ls(&d, "the sleeper to stop", |ls| {
         ls.lines()
