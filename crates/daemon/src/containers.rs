@@ -137,12 +137,18 @@ impl pb::containers_server::Containers for ContainersApi {
         let req = req.into_inner();
         let spec: RunSpec = serde_json::from_str(&req.spec_json)
             .map_err(|e| Status::invalid_argument(format!("container spec: {e}")))?;
+        let waiting = req.foreground.then(|| self.waiting.clone());
         let info = self
             .blocking(move |e| {
+                let rec = e.create(spec)?;
+                if let Some(w) = &waiting {
+                    w.lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .insert(rec.id.clone());
+                }
                 if req.start {
-                    e.run(spec)
+                    e.start(&rec.id)
                 } else {
-                    let rec = e.create(spec)?;
                     e.inspect(&rec.id)
                 }
             })
@@ -277,32 +283,35 @@ impl pb::containers_server::Containers for ContainersApi {
         let key = req.key.clone();
         let rec = self.blocking(move |e| e.lookup(&key)).await?;
         let id = rec.id.clone();
-        if req.remove {
-            self.waiting
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .insert(id.clone());
-        }
-        let result = loop {
-            let id = id.clone();
-            match self
-                .blocking(move |e| e.wait(&id, Duration::from_millis(500)))
-                .await
-            {
-                Ok(Some(exit)) => break Ok(exit),
-                Ok(None) => continue,
-                Err(e) => break Err(e),
+        // Detached, so that a client going away (Ctrl-C) still gets its container removed and
+        // released to the reaper.
+        let this = self.clone();
+        let remove = req.remove;
+        let result = tokio::spawn(async move {
+            let result = loop {
+                let id = id.clone();
+                match this
+                    .blocking(move |e| e.wait(&id, Duration::from_millis(500)))
+                    .await
+                {
+                    Ok(Some(exit)) => break Ok(exit),
+                    Ok(None) => continue,
+                    Err(e) => break Err(e),
+                }
+            };
+            if remove {
+                let rid = id.clone();
+                let removed = this.blocking(move |e| e.remove(&rid, true)).await;
+                this.waiting
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .remove(&id);
+                removed?;
             }
-        };
-        if req.remove {
-            let rid = id.clone();
-            let removed = self.blocking(move |e| e.remove(&rid, true)).await;
-            self.waiting
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .remove(&id);
-            removed?;
-        }
+            result
+        })
+        .await
+        .map_err(|e| Status::internal(format!("wait task failed: {e}")))?;
         let exit = result?;
         Ok(Response::new(pb::WaitContainerResponse {
             exit_code: exit.code_or_signal(),

@@ -144,7 +144,9 @@ impl Engine {
         for c in runtime.list()? {
             if !index.contains_key(c.id()) {
                 tracing::warn!(id = %c.id(), "removing a runtime container the engine has no record of");
-                runtime.force_remove(c.id())?;
+                if let Err(e) = runtime.force_remove(c.id()) {
+                    tracing::warn!(id = %c.id(), error = %e, "cannot remove a leftover runtime container");
+                }
             }
         }
         Ok(Engine {
@@ -305,11 +307,12 @@ impl Engine {
             Err(e) => return Err(e.into()),
         }
         let config = self.container_config(&mut rec)?;
+        self.runtime.create_and_start(config)?;
+        // Recorded only once started: a failed start leaves the container `created`.
         rec.started_at_ms = Some(now_ms());
         rec.paused = false;
         self.records.save(&rec)?;
         self.index().insert(rec.id.clone(), rec.clone());
-        self.runtime.create_and_start(config)?;
         self.info(rec)
     }
 
@@ -433,12 +436,16 @@ impl Engine {
         config.mounts = mounts;
         config.readonly_rootfs = spec.read_only;
         config.stop_signal = stop_signal;
+        // Kept beside the writable layer, so a restart (which replaces the runtime's state
+        // directory) keeps the container's earlier output, as Docker does.
+        config.log_path = Some(self.log_path(&rec.id));
         config.tty = spec.tty;
         config.open_stdin = spec.interactive;
         config.resources = Resources {
             memory_bytes: (spec.memory_bytes > 0).then_some(spec.memory_bytes),
+            // Docker's default with only `-m`: as much swap again as memory.
             memory_swap_bytes: (spec.memory_bytes > 0)
-                .then(|| i64::try_from(spec.memory_bytes).unwrap_or(i64::MAX)),
+                .then(|| i64::try_from(spec.memory_bytes.saturating_mul(2)).unwrap_or(i64::MAX)),
             cpu_quota_us: (spec.nano_cpus > 0)
                 .then(|| i64::try_from(spec.nano_cpus / 10_000).unwrap_or(i64::MAX)),
             cpu_period_us: (spec.nano_cpus > 0).then_some(100_000),
@@ -446,6 +453,11 @@ impl Engine {
             pids_max: (spec.pids_limit != 0).then_some(spec.pids_limit),
         };
         Ok(config)
+    }
+
+    /// The container's log file.
+    fn log_path(&self, id: &str) -> PathBuf {
+        self.rw_root.join(id).join("container.log")
     }
 
     fn volume_dir(&self, name: &str) -> Result<PathBuf> {
@@ -472,11 +484,7 @@ impl Engine {
                 } else {
                     State::Created
                 };
-                let log = self
-                    .runtime
-                    .state_root()
-                    .join(&rec.id)
-                    .join("container.log");
+                let log = self.log_path(&rec.id);
                 (state, None, None, log)
             }
             Err(e) => return Err(e.into()),
@@ -679,7 +687,12 @@ impl Engine {
         let mut removed = Vec::new();
         for info in self.list(true)? {
             if matches!(info.state, State::Created | State::Exited | State::Dead) {
-                removed.push(self.remove(&info.record.id, false)?);
+                match self.remove(&info.record.id, false) {
+                    Ok(id) => removed.push(id),
+                    Err(e) => {
+                        tracing::warn!(id = %info.record.id, error = %e, "prune: cannot remove a container");
+                    }
+                }
             }
         }
         Ok(removed)

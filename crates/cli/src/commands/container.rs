@@ -264,7 +264,7 @@ pub async fn run(cmd: ContainerCommand, host: &str) -> Result<(), CliError> {
         ContainerCommand::Run(a) => run_container(&mut client, &a).await,
         ContainerCommand::Create(a) => {
             let spec = run_spec(&a)?;
-            let reply = create(&mut client, &spec, false).await?;
+            let reply = create(&mut client, &spec, false, false).await?;
             output::println(&reply.id)
         }
         ContainerCommand::Start(a) => {
@@ -404,10 +404,15 @@ async fn create(
     client: &mut ContainersClient<Channel>,
     spec: &RunSpec,
     start: bool,
+    foreground: bool,
 ) -> Result<pb::ContainerReply, CliError> {
     let spec_json = serde_json::to_string(spec)?;
     Ok(client
-        .create(pb::CreateContainerRequest { spec_json, start })
+        .create(pb::CreateContainerRequest {
+            spec_json,
+            start,
+            foreground,
+        })
         .await?
         .into_inner())
 }
@@ -423,7 +428,7 @@ async fn run_container(
                 .into(),
         ));
     }
-    let reply = create(client, &spec, true).await?;
+    let reply = create(client, &spec, true, a.rm && !a.detach).await?;
     if a.detach {
         return output::println(&reply.id);
     }
