@@ -435,16 +435,7 @@ fn wait_for_line(stdout: &mut ChildStdout, expected: &str, deadline: Instant) ->
         if remaining.is_zero() {
             return Ok(false);
         }
-        let ready = {
-            let mut fds = [PollFd::new(stdout.as_fd(), PollFlags::POLLIN)];
-            let timeout = PollTimeout::try_from(remaining.max(Duration::from_millis(1)))
-                .unwrap_or(PollTimeout::MAX);
-            match nix::poll::poll(&mut fds, timeout) {
-                Ok(n) => n > 0,
-                Err(nix::errno::Errno::EINTR) => false,
-                Err(e) => return Err(e).ctx(|| "poll the exec helper's stdout"),
-            }
-        };
+        let ready = poll_readable(&stdout, remaining, "the exec helper's stdout")?;
         if !ready {
             continue;
         }
@@ -484,16 +475,7 @@ fn read_report(mut stdout: ChildStdout, deadline: Instant) -> Result<Report> {
         if remaining.is_zero() {
             return Ok(Report::TimedOut { shim });
         }
-        let ready = {
-            let mut fds = [PollFd::new(stdout.as_fd(), PollFlags::POLLIN)];
-            let timeout = PollTimeout::try_from(remaining.max(Duration::from_millis(1)))
-                .unwrap_or(PollTimeout::MAX);
-            match nix::poll::poll(&mut fds, timeout) {
-                Ok(n) => n > 0,
-                Err(nix::errno::Errno::EINTR) => false,
-                Err(e) => return Err(e).ctx(|| "poll the helper's stdout"),
-            }
-        };
+        let ready = poll_readable(&stdout, remaining, "the helper's stdout")?;
         if !ready {
             continue;
         }
@@ -859,6 +841,18 @@ fn unescape_mountinfo(field: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Waits up to `remaining` (at least 1 ms) for `fd` to be readable; `false` on timeout or EINTR.
+fn poll_readable(fd: &impl AsFd, remaining: Duration, what: &str) -> Result<bool> {
+    let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+    let timeout =
+        PollTimeout::try_from(remaining.max(Duration::from_millis(1))).unwrap_or(PollTimeout::MAX);
+    match nix::poll::poll(&mut fds, timeout) {
+        Ok(n) => Ok(n > 0),
+        Err(nix::errno::Errno::EINTR) => Ok(false),
+        Err(e) => Err(e).ctx(|| format!("poll {what}")),
+    }
 }
 
 #[cfg(test)]
