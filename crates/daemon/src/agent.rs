@@ -66,6 +66,7 @@ pub async fn run(daemon: Arc<Daemon>, mut stop: watch::Receiver<bool>) {
             Ok(resp) => {
                 backoff = Duration::from_millis(100);
                 let resp = resp.into_inner();
+                daemon.set_leader_hint(Some(addr.clone()));
                 leader_hint = Some(addr);
                 let want = if resp.role == "manager" {
                     Role::Manager
@@ -94,6 +95,7 @@ pub async fn run(daemon: Arc<Daemon>, mut stop: watch::Receiver<bool>) {
                         .next()
                         .map(str::to_owned);
                 } else {
+                    daemon.set_leader_hint(None);
                     tracing::debug!(%addr, error = %status, "heartbeat failed");
                     sleep_or_stop(&mut stop, backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(2));

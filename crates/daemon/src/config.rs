@@ -50,6 +50,9 @@ pub struct DaemonArgs {
     /// A registry to pull from over plain HTTP (repeatable; added to the file's list).
     #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
     pub insecure_registries: Vec<String>,
+    /// Cgroup under which containers are placed (default `flotilla-<node name>`).
+    #[arg(long, value_name = "NAME")]
+    pub cgroup_parent: Option<String>,
 }
 
 /// The settings file. Unknown keys are refused.
@@ -73,6 +76,8 @@ pub struct FileConfig {
     /// See `--insecure-registry` (Docker's daemon.json key).
     #[serde(default)]
     pub insecure_registries: Vec<String>,
+    /// See `--cgroup-parent`.
+    pub cgroup_parent: Option<String>,
 }
 
 /// Validated settings.
@@ -94,6 +99,8 @@ pub struct DaemonConfig {
     pub log_format: LogFormat,
     /// Registries (`host[:port]`) pulled from over plain HTTP.
     pub insecure_registries: Vec<String>,
+    /// Cgroup (relative to each hierarchy's root) holding this node's containers.
+    pub cgroup_parent: String,
 }
 
 /// A setting was refused.
@@ -239,6 +246,13 @@ impl DaemonConfig {
                 insecure_registries.push(r.clone());
             }
         }
+        let cgroup_parent = match args.cgroup_parent.clone().or(file.cgroup_parent) {
+            Some(p) => {
+                check_cgroup_parent(&p)?;
+                p
+            }
+            None => format!("flotilla-{}", cgroup_safe(&node_name)),
+        };
         Ok(Self {
             data_dir,
             listen_addr,
@@ -248,7 +262,13 @@ impl DaemonConfig {
             log_level,
             log_format,
             insecure_registries,
+            cgroup_parent,
         })
+    }
+
+    /// The cgroup of the node's containers (each container gets a child of it).
+    pub fn containers_cgroup(&self) -> String {
+        format!("{}/containers", self.cgroup_parent)
     }
 
     /// The Raft directory.
@@ -315,6 +335,40 @@ pub fn lock_data_dir(dir: &Path) -> Result<std::fs::File, ConfigError> {
     Ok(f)
 }
 
+/// A node name as a cgroup directory name: anything but `[A-Za-z0-9_.-]` becomes `_`.
+fn cgroup_safe(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "_.-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// `--cgroup-parent`: a relative path of plain components.
+fn check_cgroup_parent(p: &str) -> Result<(), ConfigError> {
+    let bad = p.is_empty()
+        || p.starts_with('/')
+        || p.split('/').any(|c| {
+            c.is_empty()
+                || c == "."
+                || c == ".."
+                || !c
+                    .chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || "_.-".contains(ch))
+        });
+    if bad {
+        return Err(invalid(
+            "--cgroup-parent",
+            format!("{p:?} is not a relative cgroup path of [A-Za-z0-9_.-] components"),
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -327,6 +381,7 @@ mod tests {
             node_name: Some("n1".into()),
             config: None,
             insecure_registries: Vec::new(),
+            cgroup_parent: None,
         }
     }
 

@@ -1,12 +1,18 @@
-//! The dispatcher on managers: node heartbeats and node liveness.
+//! The dispatcher on managers: node heartbeats and liveness, task assignments, task statuses.
 //!
-//! Only the leader answers heartbeats (others name the leader), keeps when each node was last
-//! heard from in memory, and writes to the store only when a node's state changes: READY when it
-//! is heard from, DOWN after three missed periods. A new leader gives every node a full grace
-//! period before judging it.
+//! Only the leader answers (others name the leader). Heartbeats: it keeps when each node was
+//! last heard from in memory, and writes to the store only when a node's state changes: READY
+//! when it is heard from, DOWN after three missed periods. A new leader gives every node a full
+//! grace period before judging it. Assignments: one stream per node, the full set of its tasks
+//! first, then only what changed, each message numbered and stamped with the leader's (term,
+//! index); the stream ends when this manager stops leading. Statuses: queued and committed in
+//! one proposal per tick by the `flotilla-dispatcher` batcher.
 
 use crate::authz::caller;
-use flotilla_model::{NodeState, NodeStatus};
+use flotilla_dispatcher::{
+    Assignment, AssignmentTracker, StatusBatcher, node_tasks, service_names,
+};
+use flotilla_model::{NodeId, NodeState, NodeStatus, TaskId, TaskStatus};
 use flotilla_proto::pb;
 use flotilla_raft::RaftStore;
 use flotilla_state::{ReadTx, Store};
@@ -18,11 +24,18 @@ use tonic::{Request, Response, Status};
 /// Heartbeats missed before a node is DOWN.
 pub const MISSED_HEARTBEATS: u32 = 3;
 
+/// How often an assignment stream checks that this manager still leads.
+const LEADERSHIP_CHECK: Duration = Duration::from_millis(250);
+/// Status batches are committed this often.
+pub const STATUS_TICK: Duration = Duration::from_millis(50);
+
 /// The dispatcher.
 pub struct Dispatcher {
     store: RaftStore,
     period: Duration,
     seen: Mutex<Seen>,
+    /// Commits task statuses in batches.
+    pub statuses: Arc<StatusBatcher<RaftStore>>,
 }
 
 #[derive(Default)]
@@ -36,6 +49,7 @@ impl Dispatcher {
     /// A dispatcher over `store` asking nodes to heartbeat every `period`.
     pub fn new(store: RaftStore, period: Duration) -> Arc<Self> {
         Arc::new(Self {
+            statuses: StatusBatcher::new(store.clone(), STATUS_TICK),
             store,
             period,
             seen: Mutex::new(Seen::default()),
@@ -100,8 +114,169 @@ impl Dispatcher {
 #[derive(Clone)]
 pub struct DispatcherApi(pub Arc<Dispatcher>);
 
+/// The stream of one node's assignments.
+pub type AssignmentStream =
+    tokio_stream::wrappers::ReceiverStream<Result<pb::AssignmentsMessage, Status>>;
+
+fn not_leader(store: &RaftStore) -> Status {
+    let leader = store.leader_addr().unwrap_or_default();
+    Status::failed_precondition(format!("not the leader; the leader is at {leader}"))
+}
+
+impl Dispatcher {
+    /// Feeds one node's assignment stream until the node goes away or this manager stops
+    /// leading.
+    async fn stream_assignments(
+        self: Arc<Self>,
+        node_id: String,
+        tx: tokio::sync::mpsc::Sender<Result<pb::AssignmentsMessage, Status>>,
+    ) {
+        let mut tracker = AssignmentTracker::default();
+        let (tasks, version) = self.store.view(|t| (node_tasks(t, &node_id), t.version()));
+        let mut watch = match self.store.watch(version) {
+            Ok(w) => w,
+            Err(e) => {
+                let _ = tx.send(Err(Status::unavailable(e.to_string()))).await;
+                return;
+            }
+        };
+        let first = tracker.complete(tasks);
+        if !self.send(&tx, first, version.0).await {
+            return;
+        }
+        let mut check = tokio::time::interval(LEADERSHIP_CHECK);
+        loop {
+            let version = tokio::select! {
+                _ = tx.closed() => return,
+                _ = check.tick() => {
+                    if !self.store.is_leader() {
+                        let _ = tx.send(Err(not_leader(&self.store))).await;
+                        return;
+                    }
+                    continue;
+                }
+                commit = watch.next() => match commit {
+                    Ok(c) => {
+                        let touches = c.events.iter().any(|e| touches_node(e, &node_id));
+                        if !touches {
+                            continue;
+                        }
+                        c.version
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(Status::unavailable(e.to_string()))).await;
+                        return;
+                    }
+                },
+            };
+            // Later commits already queued are folded into this message.
+            let (tasks, seen) = self.store.view(|t| (node_tasks(t, &node_id), t.version()));
+            let at = seen.max(version);
+            if let Some(update) = tracker.incremental(tasks)
+                && !self.send(&tx, update, at.0).await
+            {
+                return;
+            }
+        }
+    }
+
+    /// Sends one assignment message; false once the stream is gone or leadership was lost.
+    async fn send(
+        &self,
+        tx: &tokio::sync::mpsc::Sender<Result<pb::AssignmentsMessage, Status>>,
+        a: Assignment,
+        index: u64,
+    ) -> bool {
+        let Some(term) = self.store.leader_term() else {
+            let _ = tx.send(Err(not_leader(&self.store))).await;
+            return false;
+        };
+        let names = self.store.view(|t| service_names(t, &a.changed));
+        let msg = pb::AssignmentsMessage {
+            complete: matches!(a.kind, flotilla_dispatcher::AssignmentKind::Complete),
+            sequence: a.sequence,
+            term,
+            index,
+            changed: a
+                .changed
+                .into_iter()
+                .map(|task| pb::AssignedTask {
+                    service_name: names.get(&task.service_id).cloned().unwrap_or_default(),
+                    task: Some(task.into()),
+                })
+                .collect(),
+            removed: a.removed.iter().map(ToString::to_string).collect(),
+        };
+        tx.send(Ok(msg)).await.is_ok()
+    }
+}
+
+/// Whether a committed event concerns a task that is (or was) on `node`.
+fn touches_node(e: &flotilla_state::Event, node: &str) -> bool {
+    use flotilla_model::Object;
+    let on = |o: &Object| matches!(o, Object::Task(t) if t.node_id.as_ref().is_some_and(|n| n.as_str() == node));
+    match e {
+        flotilla_state::Event::Created(o) | flotilla_state::Event::Deleted(o) => on(o),
+        flotilla_state::Event::Updated { old, new } => on(old) || on(new),
+    }
+}
+
 #[tonic::async_trait]
 impl pb::dispatcher_server::Dispatcher for DispatcherApi {
+    type AssignmentsStream = AssignmentStream;
+
+    async fn assignments(
+        &self,
+        req: Request<pb::AssignmentsRequest>,
+    ) -> Result<Response<Self::AssignmentsStream>, Status> {
+        let d = &self.0;
+        let id = caller(&req)
+            .ok_or_else(|| Status::unauthenticated("a node certificate is required"))?;
+        if !d.store.is_leader() {
+            return Err(not_leader(&d.store));
+        }
+        let (tx, rx) = tokio::sync::mpsc::channel(16);
+        tokio::spawn(d.clone().stream_assignments(id.node_id, tx));
+        Ok(Response::new(tokio_stream::wrappers::ReceiverStream::new(
+            rx,
+        )))
+    }
+
+    async fn update_task_status(
+        &self,
+        req: Request<pb::UpdateTaskStatusRequest>,
+    ) -> Result<Response<pb::UpdateTaskStatusResponse>, Status> {
+        let d = &self.0;
+        let id = caller(&req)
+            .ok_or_else(|| Status::unauthenticated("a node certificate is required"))?;
+        if !d.store.is_leader() {
+            return Err(not_leader(&d.store));
+        }
+        let updates = req
+            .into_inner()
+            .updates
+            .into_iter()
+            .map(|u| {
+                let status = u
+                    .status
+                    .ok_or_else(|| {
+                        Status::invalid_argument(format!("task {}: status is missing", u.task_id))
+                    })
+                    .and_then(|s| {
+                        TaskStatus::try_from(s).map_err(|e| {
+                            Status::invalid_argument(format!("task {}: {e}", u.task_id))
+                        })
+                    })?;
+                Ok((TaskId::from(u.task_id), status))
+            })
+            .collect::<Result<Vec<_>, Status>>()?;
+        d.statuses
+            .submit(&NodeId::from(id.node_id), updates)
+            .await
+            .map_err(|e| Status::unavailable(e.to_string()))?;
+        Ok(Response::new(pb::UpdateTaskStatusResponse {}))
+    }
+
     async fn heartbeat(
         &self,
         req: Request<pb::HeartbeatRequest>,
@@ -110,10 +285,7 @@ impl pb::dispatcher_server::Dispatcher for DispatcherApi {
         let id = caller(&req)
             .ok_or_else(|| Status::unauthenticated("a node certificate is required"))?;
         if !d.store.is_leader() {
-            let leader = d.store.leader_addr().unwrap_or_default();
-            return Err(Status::failed_precondition(format!(
-                "not the leader; the leader is at {leader}"
-            )));
+            return Err(not_leader(&d.store));
         }
         d.seen().last.insert(id.node_id.clone(), Instant::now());
         let r = req.into_inner();

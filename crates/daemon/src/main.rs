@@ -17,6 +17,7 @@ mod server;
 mod supervisor;
 mod swarm;
 mod sysinfo;
+mod tasks;
 mod transport;
 
 use anyhow::Context;
@@ -138,19 +139,12 @@ async fn run_daemon(
     let _lock = config::lock_data_dir(&cfg.data_dir)?;
     let socket = server::bind_socket(&cfg.socket).await?;
     tracing::info!(version = env!("CARGO_PKG_VERSION"), data_dir = %cfg.data_dir.display(), socket = %cfg.socket.display(), node_name = %cfg.node_name, "flotilla daemon starting");
-    let daemon = swarm::Daemon::start(cfg.clone()).await?;
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let signals = tokio::spawn(async move {
-        let res = wait_for_signal().await;
-        let _ = stop_tx.send(true);
-        res
-    });
     let images_store = std::sync::Arc::new(
         flotilla_image::ImageStore::open(cfg.data_dir.join("images"))
             .with_context(|| format!("opening the image store in {}", cfg.data_dir.display()))?,
     );
     let engine_root = cfg.data_dir.join("containers");
-    let cgroup_parent = format!("flotilla-{}/containers", cgroup_safe(&cfg.node_name));
+    let cgroup_parent = cfg.containers_cgroup();
     let runtime = flotilla_engine::Engine::runtime_for(
         &engine_root,
         &cgroup_parent,
@@ -171,6 +165,18 @@ async fn run_daemon(
             std::sync::Arc::new(move |id: &flotilla_image::Digest| engine.uses_image(id))
         },
     );
+    let executor = std::sync::Arc::new(flotilla_executor::EngineExecutor::new(
+        engine.clone(),
+        cfg.node_name.clone(),
+        cfg.insecure_registries.clone(),
+    ));
+    let daemon = swarm::Daemon::start(cfg.clone(), executor).await?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let signals = tokio::spawn(async move {
+        let res = wait_for_signal().await;
+        let _ = stop_tx.send(true);
+        res
+    });
     let containers = containers::ContainersApi::new(engine);
     let reaper = tokio::spawn(containers.clone().reap_forever());
     let served = server::serve(daemon.clone(), images, containers, socket, stop_rx).await;
@@ -182,19 +188,6 @@ async fn run_daemon(
     served?;
     tracing::info!("stopped");
     Ok(())
-}
-
-/// A node name as a cgroup directory name: anything but `[A-Za-z0-9_.-]` becomes `_`.
-fn cgroup_safe(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "_.-".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
 }
 
 async fn wait_for_signal() -> anyhow::Result<()> {

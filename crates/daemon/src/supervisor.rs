@@ -1,7 +1,9 @@
-//! The manager's periodic duties. On every manager: refresh the set of refused (removed) node
-//! ids from the store, and run the dispatcher's liveness check (which acts only on the leader).
-//! On the leader only: keep each manager's status (leader flag, reachability) true to Raft, and
-//! shrink the Raft membership when a manager was demoted or removed.
+//! The manager's duties. On every manager: refresh the set of refused (removed) node ids from
+//! the store, and run the dispatcher's liveness check (which acts only on the leader).
+//! On the leader only: keep each manager's status (leader flag, reachability) true to Raft,
+//! shrink the Raft membership when a manager was demoted or removed, and — as child tasks with
+//! the same lifetime — run the orchestrators and the scheduler (`flotilla-manager`) and commit
+//! the batched task statuses (`flotilla-dispatcher`).
 
 use crate::dispatcher::Dispatcher;
 use flotilla_ca::Revocations;
@@ -23,6 +25,25 @@ pub async fn run(
     dispatcher: Arc<Dispatcher>,
     revoked: Arc<Revocations>,
     mut stop: watch::Receiver<bool>,
+) {
+    let store = raft.store();
+    let leading = store.clone();
+    let decisions = tokio::spawn(flotilla_manager::run(
+        store,
+        Arc::new(move || leading.is_leader()),
+        stop.clone(),
+    ));
+    let statuses = tokio::spawn(dispatcher.statuses.clone().run(stop.clone()));
+    duties(raft, dispatcher, revoked, &mut stop).await;
+    let _ = decisions.await;
+    let _ = statuses.await;
+}
+
+async fn duties(
+    raft: Arc<RaftNode>,
+    dispatcher: Arc<Dispatcher>,
+    revoked: Arc<Revocations>,
+    stop: &mut watch::Receiver<bool>,
 ) {
     loop {
         tokio::select! {

@@ -17,9 +17,11 @@ use crate::identity::Identity;
 use crate::pki::NodeTls;
 use crate::supervisor;
 use crate::sysinfo;
+use crate::tasks;
 use crate::transport::{tls_channel, tls_incoming};
 use flotilla_ca::{JoinToken, NodeKey, Role, RootCa};
 use flotilla_controlapi::{ControlApi, Membership, StoreSlot};
+use flotilla_executor::EngineExecutor;
 use flotilla_model::{
     Cluster, ClusterCa, ClusterId, ClusterSpec, ManagerStatus, Meta, Node, NodeDescription, NodeId,
     NodeRole, NodeSpec, NodeState, NodeStatus, Reachability,
@@ -95,6 +97,10 @@ pub struct Daemon {
     member: tokio::sync::Mutex<Option<Member>>,
     /// The current TLS state, readable without awaiting the member lock.
     tls: RwLock<Option<Arc<NodeTls>>>,
+    /// The leader's node-to-node address, as the last heartbeat found it.
+    leader: RwLock<Option<String>>,
+    /// Runs this node's tasks.
+    executor: Arc<EngineExecutor>,
 }
 
 /// Why the daemon could not restore its membership at start.
@@ -117,13 +123,18 @@ fn internal(e: impl std::fmt::Display) -> Status {
 
 impl Daemon {
     /// Loads the node's state and resumes its membership, if any.
-    pub async fn start(cfg: DaemonConfig) -> Result<Arc<Self>, StartError> {
+    pub async fn start(
+        cfg: DaemonConfig,
+        executor: Arc<EngineExecutor>,
+    ) -> Result<Arc<Self>, StartError> {
         let daemon = Arc::new_cyclic(|me| Self {
             cfg,
             me: me.clone(),
             slot: StoreSlot::default(),
             member: tokio::sync::Mutex::new(None),
             tls: RwLock::new(None),
+            leader: RwLock::new(None),
+            executor,
         });
         let identity = Identity::load(&daemon.cfg.identity_path()).map_err(StartError::Identity)?;
         let tls = NodeTls::load(&daemon.certs_dir())?;
@@ -187,9 +198,27 @@ impl Daemon {
             None => Membership::Worker,
         });
         if let Some(me) = self.arc() {
-            member.agent = Some(Task::spawn(move |stop| agent::run(me, stop)));
+            let executor = self.executor.clone();
+            member.agent = Some(Task::spawn(move |stop| async move {
+                let session = tokio::spawn(agent::run(me.clone(), stop.clone()));
+                tasks::run(me, executor, stop).await;
+                let _ = session.await;
+            }));
         }
         *self.member.lock().await = Some(member);
+    }
+
+    /// The leader's node-to-node address, if a heartbeat found it.
+    pub fn leader_hint(&self) -> Option<String> {
+        self.leader
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Records where the leader is (`None` once it stopped answering).
+    pub fn set_leader_hint(&self, addr: Option<String>) {
+        *self.leader.write().unwrap_or_else(PoisonError::into_inner) = addr;
     }
 
     /// The address this node advertises.

@@ -8,6 +8,9 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_flotilla");
+/// An image reference no node has and no pull can reach (a closed loopback port): services of
+/// the control-plane tests never cause traffic beyond this machine.
+const NO_PULL: &str = "127.0.0.1:9/busybox";
 
 /// A daemon process this test started; killed on drop so a failing test leaves nothing behind.
 struct Daemon {
@@ -160,7 +163,7 @@ fn service_survives_kill_9_with_same_id_and_version() {
         "3",
         "-e",
         "A=1",
-        "busybox",
+        NO_PULL,
         "echo",
         "hi",
     ]);
@@ -199,13 +202,13 @@ fn bad_input_names_the_field_and_writes_nothing() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("swarm init"));
     d.ok(&["swarm", "init", "--advertise-addr", "127.0.0.1"]);
-    d.ok(&["service", "create", "--name", "web", "busybox"]);
+    d.ok(&["service", "create", "--name", "web", NO_PULL]);
     let cases: &[(&[&str], &str)] = &[
         (
-            &["service", "create", "--name", "web", "busybox"],
+            &["service", "create", "--name", "web", NO_PULL],
             "already in use",
         ),
-        (&["service", "create", "--name", "", "busybox"], "name"),
+        (&["service", "create", "--name", "", NO_PULL], "name"),
         (
             &[
                 "service",
@@ -214,7 +217,7 @@ fn bad_input_names_the_field_and_writes_nothing() {
                 "x",
                 "--replicas",
                 "-1",
-                "busybox",
+                NO_PULL,
             ],
             "replicas",
         ),
@@ -226,13 +229,13 @@ fn bad_input_names_the_field_and_writes_nothing() {
                 "x",
                 "--replicas",
                 "100001",
-                "busybox",
+                NO_PULL,
             ],
             "replicas",
         ),
         (&["service", "create", "--name", "x", "Bad:Image:"], "image"),
         (
-            &["service", "create", "--name", "x", "-e", "=oops", "busybox"],
+            &["service", "create", "--name", "x", "-e", "=oops", NO_PULL],
             "env",
         ),
         (
@@ -243,7 +246,7 @@ fn bad_input_names_the_field_and_writes_nothing() {
                 "x",
                 "--constraint",
                 "node.shoe==red",
-                "busybox",
+                NO_PULL,
             ],
             "constraint",
         ),
@@ -254,7 +257,7 @@ fn bad_input_names_the_field_and_writes_nothing() {
                 "--name",
                 "x",
                 "--no-such-flag",
-                "busybox",
+                NO_PULL,
             ],
             "no-such-flag",
         ),

@@ -101,6 +101,13 @@ impl RaftStore {
         m.current_leader == Some(m.id)
     }
 
+    /// This node's Raft term while it leads, `None` otherwise. Stamped on every instruction the
+    /// leader sends to nodes, so a node can tell a deposed leader's late messages from new ones.
+    pub fn leader_term(&self) -> Option<u64> {
+        let m = self.raft.metrics().borrow_watched().clone();
+        (m.current_leader == Some(m.id)).then_some(m.current_term)
+    }
+
     /// Waits until a leader is known, up to `LEADER_WAIT`.
     async fn leader(&self) -> Result<String, StoreError> {
         let wait = self

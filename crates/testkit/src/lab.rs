@@ -314,6 +314,92 @@ impl Lab {
         Ok(&mut self.nodes[i - 1])
     }
 
+    /// The cgroup under which node `i`'s daemon places its containers (`--cgroup-parent`):
+    /// unique to this lab, so clean-up never touches another's.
+    pub fn cgroup_parent(&self, i: usize) -> String {
+        format!("flt-{}-n{i}", self.id)
+    }
+
+    /// SIGKILLs every process of every container of node `i` — with [`kill`](Lab::kill), what
+    /// a power cut does to a node. Returns how many containers were hit.
+    pub fn kill_containers(&self, i: usize) -> Result<usize, LabError> {
+        self.check(i)?;
+        let parent = format!("{}/containers", self.cgroup_parent(i));
+        let names = flotilla_cgroups::Cgroup::list(&parent).map_err(|e| {
+            LabError::Config(format!("cannot list the containers of node {i}: {e}"))
+        })?;
+        for name in &names {
+            let cg = flotilla_cgroups::Cgroup::open(&parent, name).map_err(|e| {
+                LabError::Config(format!(
+                    "cannot open container cgroup {name} of node {i}: {e}"
+                ))
+            })?;
+            cg.kill_all().map_err(|e| {
+                LabError::Config(format!("cannot kill container {name} of node {i}: {e}"))
+            })?;
+        }
+        Ok(names.len())
+    }
+
+    /// Kills and removes every container cgroup of node `i` and the node's cgroup tree.
+    fn remove_containers(&self, i: usize) {
+        let parent = format!("{}/containers", self.cgroup_parent(i));
+        if let Ok(names) = flotilla_cgroups::Cgroup::list(&parent) {
+            for name in names {
+                match flotilla_cgroups::Cgroup::open(&parent, &name) {
+                    Ok(cg) => {
+                        if let Err(e) = cg.kill_all().and_then(|()| cg.delete()) {
+                            warn(&format!(
+                                "lab {}: cannot remove container cgroup {parent}/{name}: {e}",
+                                self.id
+                            ));
+                        }
+                    }
+                    Err(e) => warn(&format!(
+                        "lab {}: cannot open container cgroup {parent}/{name}: {e}",
+                        self.id
+                    )),
+                }
+            }
+        }
+        if let Err(e) = flotilla_cgroups::remove_tree(&self.cgroup_parent(i)) {
+            warn(&format!(
+                "lab {}: cannot remove cgroup tree {}: {e}",
+                self.id,
+                self.cgroup_parent(i)
+            ));
+        }
+    }
+
+    /// Detaches every mount below the lab's directory (container root filesystems), deepest
+    /// first.
+    fn unmount_all(&self) {
+        let dir = self.dir.path();
+        let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
+            warn(&format!(
+                "lab {}: cannot read /proc/self/mountinfo",
+                self.id
+            ));
+            return;
+        };
+        let mut points: Vec<PathBuf> = info
+            .lines()
+            .filter_map(|l| l.split(' ').nth(4))
+            .map(|p| PathBuf::from(unescape_mount_path(p)))
+            .filter(|p| p.starts_with(dir))
+            .collect();
+        points.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+        for p in points {
+            if let Err(e) = nix::mount::umount2(&p, nix::mount::MntFlags::MNT_DETACH) {
+                warn(&format!(
+                    "lab {}: cannot unmount {}: {e}",
+                    self.id,
+                    p.display()
+                ));
+            }
+        }
+    }
+
     /// Number of nodes.
     pub fn len(&self) -> usize {
         self.nodes.len()
@@ -497,6 +583,7 @@ impl Lab {
         let addr = self.addr(i).to_string();
         let listen = format!("{addr}:{NODE_PORT}");
         let name = format!("n{i}");
+        let cgroup_parent = self.cgroup_parent(i);
         let mut args: Vec<&str> = vec![
             "daemon",
             "--data-dir",
@@ -509,6 +596,8 @@ impl Lab {
             addr.as_str(),
             "--node-name",
             name.as_str(),
+            "--cgroup-parent",
+            cgroup_parent.as_str(),
         ];
         args.extend_from_slice(extra_args);
         let binary = self.binary.clone();
@@ -767,6 +856,11 @@ impl Drop for Lab {
                 }
             }
         }
+        // Containers outlive their daemon by design: kill them, then free their mounts.
+        for i in 1..=self.nodes.len() {
+            self.remove_containers(i);
+        }
+        self.unmount_all();
         for ns in self.created.iter().rev() {
             let mut c = Command::new(&self.tools.ip);
             c.args(["netns", "del", ns.as_str()]);
@@ -779,6 +873,28 @@ impl Drop for Lab {
         }
         tracing::info!(id = %self.id, "lab down");
     }
+}
+
+/// A mount point as `/proc/self/mountinfo` escapes it (`\040` for a space, …).
+fn unescape_mount_path(p: &str) -> String {
+    let mut out = String::with_capacity(p.len());
+    let mut chars = p.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            let code: String = chars.clone().take(3).collect();
+            if code.len() == 3
+                && let Ok(v) = u8::from_str_radix(&code, 8)
+            {
+                out.push(char::from(v));
+                for _ in 0..3 {
+                    chars.next();
+                }
+                continue;
+            }
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// Logs a clean-up failure where a test's output shows it.

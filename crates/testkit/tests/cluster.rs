@@ -1,116 +1,16 @@
 //! Real multi-node swarms: `flotilla daemon` processes, each in its own network namespace,
 //! joined with tokens over mutual TLS. Needs root (namespaces); fails loudly without it.
 
-use flotilla_testkit::{Lab, LabConfig, binary};
+use flotilla_testkit::Lab;
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
-const PORT: u16 = 4242;
+mod common;
 
-/// One lab at a time: several multi-node clusters at once on a 2-core machine starve each
-/// other's Raft heartbeats and turn timing into leader churn the tests did not ask for.
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn lab(n: usize) -> (std::sync::MutexGuard<'static, ()>, Lab) {
-    let guard = SERIAL
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    (
-        guard,
-        Lab::new(LabConfig::new(n, binary())).expect("lab (needs root, ip, nsenter, nft)"),
-    )
-}
-
-/// A lab of `n` running daemons with a swarm initialised on node 1 (`init_args` added).
-fn swarm(n: usize, init_args: &[&str]) -> (std::sync::MutexGuard<'static, ()>, Lab) {
-    let (guard, mut lab) = lab(n);
-    for i in 1..=n {
-        lab.start(i, &[], &[]).expect("daemon starts");
-    }
-    let advertise = lab.addr(1).to_string();
-    let mut args = vec!["swarm", "init", "--advertise-addr", advertise.as_str()];
-    args.extend_from_slice(init_args);
-    lab.ok(1, &args).expect("swarm init");
-    (guard, lab)
-}
-
-/// Joins node `i` through node `via`, which must succeed.
-fn join_ok(lab: &Lab, i: usize, token: &str, via: usize) -> String {
-    let out = join(lab, i, token, via);
-    assert!(
-        out.status.success(),
-        "n{i} joins: {}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        lab.log(i)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn addr(lab: &Lab, i: usize) -> String {
-    format!("{}:{PORT}", lab.addr(i))
-}
-
-fn nodes(lab: &Lab, i: usize) -> Option<Vec<Value>> {
-    let v = lab.ok_json(i, &["node", "ls", "--format", "json"]).ok()?;
-    v.as_array().cloned()
-}
-
-/// Waits until node `i` sees `total` nodes, all Ready, `managers` of them managers, one Leader.
-fn wait_converged(
-    lab: &Lab,
-    i: usize,
-    total: usize,
-    managers: usize,
-    timeout: Duration,
-) -> Vec<Value> {
-    let got = Lab::wait_for(timeout, || {
-        let ns = nodes(lab, i)?;
-        let ready = ns.iter().all(|n| n["status"] == "Ready");
-        let m = ns.iter().filter(|n| n["manager_status"] != "").count();
-        let leaders = ns
-            .iter()
-            .filter(|n| n["manager_status"] == "Leader")
-            .count();
-        let reachable = ns
-            .iter()
-            .filter(|n| n["manager_status"] == "Leader" || n["manager_status"] == "Reachable")
-            .count();
-        (ns.len() == total && ready && m == managers && leaders == 1 && reachable == managers)
-            .then_some(ns)
-    });
-    got.unwrap_or_else(|| {
-        panic!(
-            "node {i} did not converge to {total} nodes / {managers} managers: {:?}\nlog:\n{}",
-            nodes(lab, i),
-            lab.log(i)
-        )
-    })
-}
-
-fn token(lab: &Lab, i: usize, role: &str) -> String {
-    lab.ok(i, &["swarm", "join-token", "-q", role])
-        .expect("join-token")
-        .trim()
-        .to_owned()
-}
-
-fn join(lab: &Lab, i: usize, token: &str, via: usize) -> std::process::Output {
-    lab.cli(i, &["swarm", "join", "--token", token, &addr(lab, via)])
-        .expect("run join")
-}
-
-fn leader_index(lab: &Lab, managers: &[usize]) -> Option<usize> {
-    for &i in managers {
-        let Some(ns) = nodes(lab, i) else { continue };
-        let leader = ns.iter().find(|n| n["manager_status"] == "Leader")?;
-        let host = leader["hostname"].as_str()?;
-        return host.strip_prefix('n')?.parse().ok();
-    }
-    None
-}
+use common::*;
 
 fn create(lab: &Lab, i: usize, name: &str) -> bool {
-    lab.cli(i, &["service", "create", "--name", name, "busybox"])
+    lab.cli(i, &["service", "create", "--name", name, NO_PULL])
         .map(|o| o.status.success())
         .unwrap_or(false)
 }
@@ -388,7 +288,7 @@ fn quorum_is_guarded_and_a_lone_manager_can_force_a_new_cluster() {
     // Lose the quorum for good; n1 is alone.
     lab.kill(others[0]).expect("kill the second manager");
     let out = lab
-        .cli(1, &["service", "create", "--name", "no-quorum", "busybox"])
+        .cli(1, &["service", "create", "--name", "no-quorum", NO_PULL])
         .expect("run");
     assert!(!out.status.success(), "no write without a quorum");
     // Recover: n1 restarts the swarm from its own state.
