@@ -438,7 +438,8 @@ pub(crate) fn socket_path_fits(path: &Path) -> Result<()> {
     let len = path.as_os_str().as_bytes().len();
     if len > crate::attach::MAX_SOCKET_PATH {
         return Err(ContainerError::InvalidConfig(format!(
-            "the socket path {} has {len} bytes, more than the {} a Unix socket address holds",
+            "the socket path {} has {len} bytes, more than the {} a Unix socket address holds: \
+             use a shorter state directory (data directory)",
             path.display(),
             crate::attach::MAX_SOCKET_PATH
         )));

@@ -186,8 +186,9 @@ fn nonblocking(fd: &OwnedFd) -> Result<()> {
 }
 
 /// Creates a Unix socket listening at `path` (a stale file there is removed), mode 0600,
-/// non-blocking.
+/// non-blocking. A path too long for a socket address is refused with an error naming it.
 pub(crate) fn listen(path: &Path) -> Result<UnixListener> {
+    crate::config::socket_path_fits(path)?;
     match fs::remove_file(path) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}

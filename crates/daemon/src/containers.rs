@@ -1,16 +1,24 @@
 //! The node-local `Containers` gRPC service (CLI socket only): `flotilla container …` over the
 //! node's [`Engine`]. Engine calls block (files, processes), so each runs on a blocking thread;
-//! `Logs` with follow polls the log every 100 ms until the container stops.
+//! `Logs` with follow polls the log every 100 ms until the container stops. `Exec` and
+//! `Attach` bridge the client's stream to an attach socket ([`crate::attach`]); containers
+//! with a health check are probed by [`HealthMonitor`] from their start.
 
+use crate::attach::{self, OutputStream};
+use crate::health::HealthMonitor;
+use flotilla_container::ContainerError;
 use flotilla_container::logs::{self, Stream};
-use flotilla_engine::{ContainerInfo, Engine, EngineError, RunSpec, State, parse_signal};
+use flotilla_engine::{
+    ContainerInfo, Engine, EngineError, ExecSession, ExecSpec, RunSpec, State, parse_signal,
+};
 use flotilla_proto::pb;
+use flotilla_proto::pb::exec_output::Output;
 use std::collections::HashSet;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tokio_stream::Stream as AsyncStream;
-use tonic::{Request, Response, Status};
+use tonic::{Request, Response, Status, Streaming};
 
 /// How often a followed log is read again.
 const FOLLOW_PERIOD: Duration = Duration::from_millis(100);
@@ -21,15 +29,23 @@ pub struct ContainersApi {
     engine: Arc<Engine>,
     /// Containers a foreground `run --rm` waits on (the reaper leaves them to it).
     waiting: Arc<Mutex<HashSet<String>>>,
+    /// The health-check probers.
+    health: Arc<HealthMonitor>,
 }
 
 impl ContainersApi {
     /// Serves `engine`.
     pub fn new(engine: Arc<Engine>) -> Self {
         Self {
+            health: Arc::new(HealthMonitor::new(engine.clone())),
             engine,
             waiting: Arc::default(),
         }
+    }
+
+    /// Starts the health checks of the running containers (re-adopted after a restart).
+    pub async fn watch_health(&self) {
+        self.health.watch_running().await;
     }
 
     /// Removes exited `--rm` containers nobody waits on, every half second, until dropped.
@@ -94,6 +110,8 @@ fn status(e: EngineError) -> Status {
         EngineError::NameInUse { .. } => Status::already_exists(msg),
         EngineError::Ambiguous(..) | EngineError::State { .. } => Status::failed_precondition(msg),
         EngineError::Image(flotilla_image::ImageError::NotFound(_)) => Status::not_found(msg),
+        EngineError::Runtime(ContainerError::InvalidConfig(_)) => Status::invalid_argument(msg),
+        EngineError::Runtime(ContainerError::NotRunning { .. }) => Status::failed_precondition(msg),
         _ => Status::internal(msg),
     }
 }
@@ -112,6 +130,51 @@ fn reply(info: &ContainerInfo) -> pb::ContainerReply {
 }
 
 type LogStream = Pin<Box<dyn AsyncStream<Item = Result<pb::LogEntry, Status>> + Send>>;
+
+/// The start message of an exec or attach stream, which must come first.
+async fn first_start(inbound: &mut Streaming<pb::ExecInput>) -> Result<pb::ExecStart, Status> {
+    match inbound.message().await? {
+        Some(pb::ExecInput {
+            input: Some(pb::exec_input::Input::Start(start)),
+        }) => Ok(start),
+        _ => Err(Status::invalid_argument(
+            "an exec or attach stream must start with its ExecStart message",
+        )),
+    }
+}
+
+/// What an attach to a container that has already exited gets: its log, then its exit code.
+async fn replay(info: ContainerInfo) -> Result<Response<OutputStream>, Status> {
+    let path = info.log_path.clone();
+    let records = tokio::task::spawn_blocking(move || {
+        if path.exists() {
+            logs::read_logs(&path, None)
+        } else {
+            Ok(Vec::new())
+        }
+    })
+    .await
+    .map_err(|e| Status::internal(format!("log task failed: {e}")))?
+    .map_err(|e| Status::internal(e.to_string()))?;
+    let mut out: Vec<Result<pb::ExecOutput, Status>> = records
+        .into_iter()
+        .map(|r| {
+            let e = entry(r);
+            let output = if e.stream == 2 {
+                Output::Stderr(e.data)
+            } else {
+                Output::Stdout(e.data)
+            };
+            Ok(pb::ExecOutput {
+                output: Some(output),
+            })
+        })
+        .collect();
+    if let Some(exit) = info.exit {
+        out.push(Ok(attach::exit_message(exit.code_or_signal())));
+    }
+    Ok(Response::new(Box::pin(tokio_stream::iter(out))))
+}
 
 fn entry(r: logs::LogRecord) -> pb::LogEntry {
     let mut data = r.text;
@@ -153,6 +216,7 @@ impl pb::containers_server::Containers for ContainersApi {
                 }
             })
             .await?;
+        self.health.watch(&info);
         Ok(Response::new(reply(&info)))
     }
 
@@ -162,6 +226,7 @@ impl pb::containers_server::Containers for ContainersApi {
     ) -> Result<Response<pb::ContainerReply>, Status> {
         let key = req.into_inner().key;
         let info = self.blocking(move |e| e.start(&key)).await?;
+        self.health.watch(&info);
         Ok(Response::new(reply(&info)))
     }
 
@@ -372,6 +437,7 @@ impl pb::containers_server::Containers for ContainersApi {
         let id = self
             .blocking(move |e| e.remove(&req.key, req.force))
             .await?;
+        self.health.unwatch(&id);
         Ok(Response::new(pb::ContainerReply {
             id,
             ..Default::default()
@@ -383,6 +449,121 @@ impl pb::containers_server::Containers for ContainersApi {
         _req: Request<pb::PruneContainersRequest>,
     ) -> Result<Response<pb::PruneContainersResponse>, Status> {
         let ids = self.blocking(|e| e.prune()).await?;
+        for id in &ids {
+            self.health.unwatch(id);
+        }
         Ok(Response::new(pb::PruneContainersResponse { ids }))
+    }
+
+    type ExecStream = OutputStream;
+
+    async fn exec(
+        &self,
+        req: Request<Streaming<pb::ExecInput>>,
+    ) -> Result<Response<Self::ExecStream>, Status> {
+        let mut inbound = req.into_inner();
+        let start = first_start(&mut inbound).await?;
+        let spec = ExecSpec {
+            args: start.args,
+            env: start.env,
+            user: start.user,
+            workdir: start.workdir,
+            tty: start.tty,
+        };
+        let key = start.container;
+        let ExecSession {
+            container_id,
+            mut child,
+            socket,
+        } = self.blocking(move |e| e.exec(&key, &spec)).await?;
+        let sock = match tokio::net::UnixStream::connect(&socket).await {
+            Ok(sock) => sock,
+            Err(e) => {
+                let _ = tokio::task::spawn_blocking(move || {
+                    let _ = child.kill();
+                    child.wait()
+                })
+                .await;
+                return Err(Status::internal(format!(
+                    "cannot connect to the exec socket {}: {e}",
+                    socket.display()
+                )));
+            }
+        };
+        let options = attach::Options {
+            interactive: start.interactive,
+            close_stdin_now: !start.interactive,
+            size: if start.tty {
+                attach::terminal_size(start.size.as_ref())
+            } else {
+                None
+            },
+        };
+        let label = format!("exec in {}", &container_id[..container_id.len().min(12)]);
+        Ok(Response::new(attach::bridge(
+            sock,
+            inbound,
+            options,
+            Some(child),
+            label,
+        )))
+    }
+
+    type AttachStream = OutputStream;
+
+    async fn attach(
+        &self,
+        req: Request<Streaming<pb::ExecInput>>,
+    ) -> Result<Response<Self::AttachStream>, Status> {
+        let mut inbound = req.into_inner();
+        let start = first_start(&mut inbound).await?;
+        let key = start.container.clone();
+        let info = self.blocking(move |e| e.inspect(&key)).await?;
+        let short = info.record.short_id().to_owned();
+        let Some(socket) = info.attach_socket.clone() else {
+            if matches!(info.state, State::Exited | State::Dead) {
+                return replay(info).await;
+            }
+            return Err(Status::failed_precondition(format!(
+                "container {short} is {} and was {}started with -i or -t: nothing to attach to",
+                info.state.name(),
+                if info.record.spec.tty || info.record.spec.interactive {
+                    ""
+                } else {
+                    "not "
+                }
+            )));
+        };
+        let sock = match tokio::net::UnixStream::connect(&socket).await {
+            Ok(sock) => sock,
+            Err(e) => {
+                // It may have exited between the two looks: then its log is what it said.
+                let id = info.record.id.clone();
+                let now = self.blocking(move |en| en.inspect(&id)).await?;
+                if matches!(now.state, State::Exited | State::Dead) {
+                    return replay(now).await;
+                }
+                return Err(Status::unavailable(format!(
+                    "cannot attach to container {short} at {}: {e}",
+                    socket.display()
+                )));
+            }
+        };
+        let options = attach::Options {
+            interactive: start.interactive && info.record.spec.interactive,
+            close_stdin_now: false,
+            size: if info.record.spec.tty {
+                attach::terminal_size(start.size.as_ref())
+            } else {
+                None
+            },
+        };
+        Ok(Response::new(attach::bridge(
+            sock,
+            inbound,
+            options,
+            None,
+            format!("attach to {short}"),
+        )))
     }
 }

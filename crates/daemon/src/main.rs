@@ -4,12 +4,14 @@
 //! This is the binary's edge: errors become `anyhow` here and nowhere else.
 
 mod agent;
+mod attach;
 mod authz;
 mod ca_service;
 mod config;
 mod containers;
 mod dispatcher;
 mod fsutil;
+mod health;
 mod identity;
 mod images;
 mod pki;
@@ -178,6 +180,7 @@ async fn run_daemon(
         res
     });
     let containers = containers::ContainersApi::new(engine);
+    containers.watch_health().await;
     let reaper = tokio::spawn(containers.clone().reap_forever());
     let served = server::serve(daemon.clone(), images, containers, socket, stop_rx).await;
     reaper.abort();

@@ -412,8 +412,12 @@ fn import_busybox(d: &Daemon, dir: &Path) {
     let rootfs = dir.join("bb-rootfs");
     std::fs::create_dir_all(rootfs.join("bin")).expect("mkdir");
     std::fs::create_dir_all(rootfs.join("etc")).expect("mkdir");
+    std::fs::create_dir_all(rootfs.join("tmp")).expect("mkdir");
     std::fs::copy(busybox, rootfs.join("bin/busybox")).expect("copy busybox");
-    for applet in ["sh", "echo", "sleep", "cat", "head", "tr", "true", "ls"] {
+    for applet in [
+        "sh", "echo", "sleep", "cat", "head", "tr", "true", "ls", "false", "test", "touch", "tty",
+        "id", "pwd",
+    ] {
         std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet)).expect("symlink");
     }
     std::fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").expect("passwd");
@@ -611,4 +615,255 @@ fn containers_survive_a_daemon_kill_9_and_are_readopted() {
             .unwrap_or(true),
         "a cgroup was left under {PARENT}"
     );
+}
+
+/// Fails (never skips) unless the test runs as root: containers need namespaces, mounts and
+/// cgroups.
+fn require_root() {
+    let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
+    let euid = status
+        .lines()
+        .find_map(|line| line.strip_prefix("Uid:"))
+        .and_then(|ids| ids.split_whitespace().nth(1))
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(
+        euid, "0",
+        "this test runs real containers and needs root: run it as root (it is never skipped)"
+    );
+}
+
+impl Daemon {
+    /// Runs the CLI with `input` on its stdin, bounded to 60 s.
+    fn cli_with_stdin(&self, args: &[&str], input: &[u8]) -> Output {
+        use std::io::Write;
+        let mut child = Command::new(BIN)
+            .arg("-H")
+            .arg(self.host())
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run cli");
+        let mut stdin = child.stdin.take().expect("stdin pipe");
+        stdin.write_all(input).expect("write stdin");
+        drop(stdin);
+        let pid = child.id() as i32;
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(child.wait_with_output());
+        });
+        match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(out) => out.expect("wait for cli"),
+            Err(_) => {
+                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+                panic!("flotilla {args:?} did not end within 60 s:\n{}", self.log());
+            }
+        }
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn container_exec_and_interactive_run_through_the_cli() {
+    require_root();
+    const PARENT: &str = "flotilla-ctr-test-3/containers";
+    let _cleanup = ContainerCgroups(PARENT);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = Daemon::start_named(dir.path(), free_port(), "ctr-test-3");
+    import_busybox(&d, dir.path());
+    d.ok(&[
+        "container",
+        "run",
+        "-d",
+        "--name",
+        "box",
+        "bb:1",
+        "sleep",
+        "300",
+    ]);
+
+    assert_eq!(d.ok(&["container", "exec", "box", "echo", "hi"]), "hi\n");
+
+    let out = d.cli(&[
+        "container",
+        "exec",
+        "box",
+        "sh",
+        "-c",
+        "echo err >&2; exit 3",
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stderr), "err\n");
+    assert_eq!(text(&out.stdout), "");
+
+    let out = d.cli_with_stdin(&["container", "exec", "-i", "box", "cat"], b"hello\n");
+    assert!(out.status.success(), "{}\n{}", text(&out.stderr), d.log());
+    assert_eq!(text(&out.stdout), "hello\n");
+
+    // -t with stdin not a terminal: the command still gets one.
+    let out = d.ok(&["container", "exec", "-t", "box", "tty"]);
+    let first = out
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .trim_end_matches('\r');
+    assert!(first.starts_with("/dev/pts/"), "{out:?}");
+
+    let out = d.ok(&[
+        "container",
+        "exec",
+        "-e",
+        "FOO=bar",
+        "-u",
+        "1000",
+        "-w",
+        "/bin",
+        "box",
+        "sh",
+        "-c",
+        "echo $FOO; id -u; pwd",
+    ]);
+    assert_eq!(out, "bar\n1000\n/bin\n");
+
+    let out = d.cli(&["container", "exec", "box", "no-such-command"]);
+    assert_eq!(out.status.code(), Some(127), "{}", text(&out.stderr));
+
+    let out = d.cli(&["container", "exec", "nosuchbox", "true"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("No such container: nosuchbox"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // run -i: stdin to the container's command, then --rm removes it.
+    let out = d.cli_with_stdin(
+        &["container", "run", "-i", "--rm", "bb:1", "sh"],
+        b"echo from-run\n",
+    );
+    assert!(out.status.success(), "{}\n{}", text(&out.stderr), d.log());
+    assert_eq!(text(&out.stdout), "from-run\n");
+    let out = d.cli_with_stdin(
+        &["container", "run", "-i", "--rm", "bb:1", "sh"],
+        b"echo to-stderr >&2; exit 4\n",
+    );
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stderr), "to-stderr\n");
+    let left = d.ok(&["container", "ls", "-a", "-q"]);
+    assert_eq!(left.lines().count(), 1, "--rm left containers: {left}");
+
+    d.ok(&["container", "stop", "-t", "1", "box"]);
+    let out = d.cli(&["container", "exec", "box", "true"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("not running"),
+        "{}",
+        text(&out.stderr)
+    );
+    d.ok(&["container", "rm", "box"]);
+}
+
+/// The `STATUS` of container `name` in `container ls -a` once `pred` holds on it (bounded).
+fn wait_status(d: &Daemon, name: &str, pred: impl Fn(&str) -> bool) -> String {
+    let line = wait_ls(d, &format!("the status of {name}"), |ls| {
+        ls.lines().any(|l| l.trim_end().ends_with(name) && pred(l))
+    });
+    line.lines()
+        .find(|l| l.trim_end().ends_with(name))
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[test]
+fn health_checks_through_the_cli() {
+    require_root();
+    const PARENT: &str = "flotilla-ctr-test-4/containers";
+    let _cleanup = ContainerCgroups(PARENT);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let mut d = Daemon::start_named(dir.path(), port, "ctr-test-4");
+    import_busybox(&d, dir.path());
+    d.ok(&[
+        "container",
+        "run",
+        "-d",
+        "--name",
+        "slow",
+        "--health-cmd",
+        "test -f /tmp/ok",
+        "--health-interval",
+        "200ms",
+        "--health-retries",
+        "2",
+        "bb:1",
+        "sh",
+        "-c",
+        "sleep 1; touch /tmp/ok; sleep 100",
+    ]);
+    let first = d.ok(&["container", "ls"]);
+    assert!(
+        first.contains("(health: starting)") || first.contains("(unhealthy)"),
+        "not healthy before /tmp/ok exists: {first}"
+    );
+    wait_status(&d, "slow", |l| l.contains("(healthy)"));
+    let inspect: serde_json::Value =
+        serde_json::from_str(&d.ok(&["container", "inspect", "slow"])).expect("json");
+    let health = &inspect[0]["health"];
+    assert_eq!(health["status"], "healthy", "{inspect}");
+    assert_eq!(health["failing_streak"], 0, "{inspect}");
+    let log = health["log"].as_array().expect("a log");
+    assert!(!log.is_empty() && log.len() <= 5, "{inspect}");
+    assert_eq!(log[log.len() - 1]["exit_code"], 0, "{inspect}");
+
+    d.ok(&[
+        "container",
+        "run",
+        "-d",
+        "--name",
+        "sick",
+        "--health-cmd",
+        "echo failing; false",
+        "--health-interval",
+        "200ms",
+        "--health-retries",
+        "2",
+        "bb:1",
+        "sleep",
+        "100",
+    ]);
+    wait_status(&d, "sick", |l| l.contains("(unhealthy)"));
+    let inspect: serde_json::Value =
+        serde_json::from_str(&d.ok(&["container", "inspect", "sick"])).expect("json");
+    let health = &inspect[0]["health"];
+    assert_eq!(health["status"], "unhealthy", "{inspect}");
+    assert!(health["failing_streak"].as_u64() >= Some(2), "{inspect}");
+    assert_eq!(health["log"][0]["output"], "failing\n", "{inspect}");
+
+    // Conflicting flags are refused, naming them.
+    let out = d.cli(&[
+        "container",
+        "run",
+        "--no-healthcheck",
+        "--health-cmd",
+        "true",
+        "bb:1",
+        "true",
+    ]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("--no-healthcheck") && err.contains("--health-cmd"),
+        "{err}"
+    );
+
+    // Re-adopted after a kill -9: starting again, then healthy again.
+    d.crash();
+    let d = Daemon::start_named(dir.path(), port, "ctr-test-4");
+    wait_status(&d, "slow", |l| l.contains("(healthy)"));
+    d.ok(&["container", "rm", "-f", "slow", "sick"]);
 }

@@ -3,8 +3,9 @@
 //! operation is blocking (files, processes); async callers run it on a blocking thread.
 
 use crate::error::{EngineError, Result, io};
+use crate::health::{Health, HealthConfig};
 use crate::names;
-use crate::record::{ContainerRecord, RecordDir, now_ms};
+use crate::record::{ContainerRecord, RUNTIME_ID_LEN, RecordDir, now_ms};
 use crate::spec::{DEFAULT_STOP_TIMEOUT, RunSpec, Tmpfs, Volume, VolumeSource, parse_signal};
 use crate::user;
 use flotilla_container::{
@@ -12,7 +13,7 @@ use flotilla_container::{
     Status,
 };
 use flotilla_image::{Digest, ImageStore};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -61,20 +62,23 @@ pub struct ContainerInfo {
     pub log_path: PathBuf,
     /// The attach socket, when it was started with `-i` or `-t`.
     pub attach_socket: Option<PathBuf>,
+    /// Its health, when it has a health check (see [`crate::health`]).
+    pub health: Option<Health>,
 }
 
 impl ContainerInfo {
-    /// Docker's `STATUS` column: `Up`, `Exited (0)`, `Created`, `Up (Paused)`, `Dead`.
+    /// Docker's `STATUS` column: `Up`, `Up (healthy)`, `Up (health: starting)`,
+    /// `Up (unhealthy)`, `Exited (0)`, `Created`, `Up (Paused)`, `Dead`.
     pub fn status_line(&self, now_ms: u64) -> String {
         match self.state {
             State::Created => "Created".into(),
             State::Running | State::Paused => {
                 let since = self.record.started_at_ms.unwrap_or(now_ms);
                 let up = format!("Up {}", human_duration(now_ms.saturating_sub(since)));
-                if self.state == State::Paused {
-                    format!("{up} (Paused)")
-                } else {
-                    up
+                match (&self.health, self.state) {
+                    (_, State::Paused) => format!("{up} (Paused)"),
+                    (Some(h), _) => format!("{up} {}", h.status_suffix()),
+                    (None, _) => up,
                 }
             }
             State::Exited => match &self.exit {
@@ -108,7 +112,7 @@ pub fn human_duration(ms: u64) -> String {
 /// The node's container engine.
 pub struct Engine {
     images: Arc<ImageStore>,
-    runtime: Runtime,
+    pub(crate) runtime: Runtime,
     /// `<root>/rw/<id>/`: the container's upper and work dirs and its etc files.
     rw_root: PathBuf,
     /// `<root>/volumes/<name>/_data`.
@@ -116,6 +120,8 @@ pub struct Engine {
     records: RecordDir,
     /// Every container, by id.
     index: Mutex<BTreeMap<String, ContainerRecord>>,
+    /// The health of containers with a health check, by id (in memory only).
+    pub(crate) health: Mutex<HashMap<String, Health>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -141,8 +147,9 @@ impl Engine {
         for rec in records.load_all()? {
             index.insert(rec.id.clone(), rec);
         }
+        let known: HashSet<String> = index.values().map(|r| r.runtime_key().to_owned()).collect();
         for c in runtime.list()? {
-            if !index.contains_key(c.id()) {
+            if !known.contains(c.id()) {
                 tracing::warn!(id = %c.id(), "removing a runtime container the engine has no record of");
                 if let Err(e) = runtime.force_remove(c.id()) {
                     tracing::warn!(id = %c.id(), error = %e, "cannot remove a leftover runtime container");
@@ -156,6 +163,7 @@ impl Engine {
             volumes_root,
             records,
             index: Mutex::new(index),
+            health: Mutex::default(),
         })
     }
 
@@ -223,6 +231,8 @@ impl Engine {
         spec.validate()?;
         let image_id = self.images.resolve(&spec.image)?;
         let config = self.images.config(&image_id)?;
+        let healthcheck =
+            HealthConfig::effective(spec.healthcheck.as_ref(), self.image_healthcheck(&image_id));
         let img = config.config().clone().unwrap_or_default();
         let entrypoint = match &spec.entrypoint {
             Some(e) => e.clone(),
@@ -243,12 +253,22 @@ impl Engine {
                 "no command specified: the image has no Entrypoint or Cmd; give one after the image",
             ));
         }
-        let id = format!(
-            "{:032x}{:032x}",
-            rand::random::<u128>(),
-            rand::random::<u128>()
-        );
         let mut index = self.index();
+        // Unique in its first RUNTIME_ID_LEN characters too: they name it in the runtime.
+        let id = loop {
+            let id = format!(
+                "{:032x}{:032x}",
+                rand::random::<u128>(),
+                rand::random::<u128>()
+            );
+            let short = &id[..RUNTIME_ID_LEN];
+            if !index
+                .values()
+                .any(|r| r.runtime_key() == short || r.id.starts_with(short))
+            {
+                break id;
+            }
+        };
         let name = if spec.name.is_empty() {
             let mut n = names::generate();
             while index.values().any(|r| r.name == n) {
@@ -265,6 +285,7 @@ impl Engine {
             });
         }
         let rec = ContainerRecord {
+            runtime_id: Some(id[..RUNTIME_ID_LEN].to_owned()),
             id: id.clone(),
             name,
             spec,
@@ -274,6 +295,7 @@ impl Engine {
             started_at_ms: None,
             paused: false,
             anonymous_volumes: Vec::new(),
+            healthcheck,
         };
         self.records.save(&rec)?;
         index.insert(id, rec.clone());
@@ -295,10 +317,23 @@ impl Engine {
         }
     }
 
+    /// The `Healthcheck` of image `id`'s configuration, if it has one (unreadable: none).
+    fn image_healthcheck(&self, id: &Digest) -> Option<HealthConfig> {
+        let bytes = match self.images.blobs().read(id) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(image = %id, error = %e, "cannot read the image config for its healthcheck");
+                return None;
+            }
+        };
+        let document: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+        HealthConfig::from_image_config(&document)
+    }
+
     /// Starts a created or exited container (a running one is left alone).
     pub fn start(&self, key: &str) -> Result<ContainerInfo> {
         let mut rec = self.lookup(key)?;
-        match self.runtime.get(&rec.id) {
+        match self.runtime.get(rec.runtime_key()) {
             Ok(mut c) => match c.status()? {
                 Status::Running { .. } => return self.info(rec),
                 Status::Exited(_) | Status::Lost => c.delete()?,
@@ -313,6 +348,7 @@ impl Engine {
         rec.paused = false;
         self.records.save(&rec)?;
         self.index().insert(rec.id.clone(), rec.clone());
+        self.reset_health(&rec.id);
         self.info(rec)
     }
 
@@ -420,7 +456,7 @@ impl Engine {
             libc::SIGTERM
         };
         let mut config = ContainerConfig::new(
-            rec.id.clone(),
+            rec.runtime_key().to_owned(),
             Rootfs::Overlay {
                 lowerdirs: layers,
                 upperdir: upper,
@@ -468,9 +504,11 @@ impl Engine {
 
     /// The container's state now.
     fn info(&self, rec: ContainerRecord) -> Result<ContainerInfo> {
-        let (state, pid, exit, log_path) = match self.runtime.get(&rec.id) {
+        let mut socket = None;
+        let (state, pid, exit, log_path) = match self.runtime.get(rec.runtime_key()) {
             Ok(mut c) => {
                 let log = c.log_path();
+                socket = c.attach_socket();
                 match c.status()? {
                     Status::Running { pid } if rec.paused => (State::Paused, Some(pid), None, log),
                     Status::Running { pid } => (State::Running, Some(pid), None, log),
@@ -489,8 +527,8 @@ impl Engine {
             }
             Err(e) => return Err(e.into()),
         };
-        let attach_socket = (state == State::Running && (rec.spec.tty || rec.spec.interactive))
-            .then(|| self.runtime.state_root().join(&rec.id).join("attach.sock"));
+        let attach_socket = socket.filter(|_| state == State::Running);
+        let health = self.health_of(&rec, state);
         Ok(ContainerInfo {
             record: rec,
             state,
@@ -498,6 +536,7 @@ impl Engine {
             exit,
             log_path,
             attach_socket,
+            health,
         })
     }
 
@@ -523,6 +562,7 @@ impl Engine {
                         pid: None,
                         exit: None,
                         attach_socket: None,
+                        health: None,
                     }
                 }
             };
@@ -534,8 +574,9 @@ impl Engine {
         Ok(out)
     }
 
-    fn running(&self, rec: &ContainerRecord) -> Result<Option<Container>> {
-        match self.runtime.get(&rec.id) {
+    /// The runtime's handle of `rec` if it is running (paused included).
+    pub(crate) fn running(&self, rec: &ContainerRecord) -> Result<Option<Container>> {
+        match self.runtime.get(rec.runtime_key()) {
             Ok(mut c) => match c.status()? {
                 Status::Running { .. } => Ok(Some(c)),
                 _ => Ok(None),
@@ -625,7 +666,7 @@ impl Engine {
     /// Waits up to `timeout` for the container to exit.
     pub fn wait(&self, key: &str, timeout: Duration) -> Result<Option<ExitStatus>> {
         let rec = self.lookup(key)?;
-        match self.runtime.get(&rec.id) {
+        match self.runtime.get(rec.runtime_key()) {
             Ok(mut c) => match c.wait_exit(timeout) {
                 Ok(e) => Ok(e),
                 Err(ContainerError::ShimLost { .. }) => Err(EngineError::State {
@@ -662,10 +703,10 @@ impl Engine {
             }
             c.stop(libc::SIGKILL, Duration::ZERO)?;
         }
-        match self.runtime.get(&rec.id) {
+        match self.runtime.get(rec.runtime_key()) {
             Ok(c) => c.delete()?,
             Err(ContainerError::NotFound { .. }) => {}
-            Err(_) => self.runtime.force_remove(&rec.id)?,
+            Err(_) => self.runtime.force_remove(rec.runtime_key())?,
         }
         let rw = self.rw_root.join(&rec.id);
         match std::fs::remove_dir_all(&rw) {
@@ -679,6 +720,7 @@ impl Engine {
         }
         self.records.remove(&rec.id)?;
         self.index().remove(&rec.id);
+        self.reset_health(&rec.id);
         Ok(rec.id)
     }
 

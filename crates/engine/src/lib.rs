@@ -9,9 +9,17 @@
 //! record of it ([`ContainerRecord`]) so names, states (created, running, paused, exited,
 //! dead) and exit codes survive the daemon's restarts. Records are written before a container
 //! starts; a runtime container without a record (a crash in between) is removed at open.
+//!
+//! In the runtime a container is named by the first [`record::RUNTIME_ID_LEN`] characters of
+//! its id (state directory, attach socket, cgroup), so that its sockets fit a Unix socket
+//! address. [`Engine::exec`] runs another command in a running container ([`exec`]), and
+//! [`Engine::probe_health`] / [`Engine::record_health`] run and record Docker-style health
+//! checks ([`health`]); the daemon drives them.
 
 mod engine;
 mod error;
+pub mod exec;
+pub mod health;
 mod names;
 pub mod record;
 pub mod spec;
@@ -19,5 +27,7 @@ mod user;
 
 pub use engine::{ContainerInfo, Engine, State, human_duration};
 pub use error::{EngineError, Result};
+pub use exec::{ExecSession, ExecSpec};
+pub use health::{Health, HealthConfig, HealthResult, HealthStatus};
 pub use record::ContainerRecord;
 pub use spec::{RunSpec, parse_signal, parse_size};

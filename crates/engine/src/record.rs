@@ -3,16 +3,28 @@
 //! leaves either the old or the new record.
 
 use crate::error::{EngineError, Result, io};
+use crate::health::HealthConfig;
 use crate::spec::RunSpec;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+/// How many hex characters of a container's id name it in the runtime (its state directory,
+/// which holds the attach socket, and its cgroup): short enough that
+/// `<data dir>/containers/run/<runtime id>/attach.sock` fits a Unix socket address
+/// (107 bytes) under any reasonable data directory.
+pub const RUNTIME_ID_LEN: usize = 16;
+
 /// What the engine remembers of a container.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContainerRecord {
-    /// 64 hex characters; also the runtime id and the cgroup name.
+    /// 64 hex characters.
     pub id: String,
+    /// The id in the runtime (state directory and cgroup name): the first [`RUNTIME_ID_LEN`]
+    /// characters of `id`. `None` in records written before it existed, whose runtime id is
+    /// the whole `id` (see [`ContainerRecord::runtime_key`]).
+    #[serde(default)]
+    pub runtime_id: Option<String>,
     /// Unique name.
     pub name: String,
     /// The request, as given.
@@ -32,6 +44,23 @@ pub struct ContainerRecord {
     /// Anonymous volumes made for it (removed with it).
     #[serde(default)]
     pub anonymous_volumes: Vec<String>,
+    /// The health check in effect (the request's over the image's), resolved at creation;
+    /// `None`: no health check (none given, or disabled with `NONE`).
+    #[serde(default)]
+    pub healthcheck: Option<HealthConfig>,
+}
+
+impl ContainerRecord {
+    /// The container's id in the runtime: [`ContainerRecord::runtime_id`], else (older
+    /// records) the full id. A restarted daemon finds the runtime's state directory by it.
+    pub fn runtime_key(&self) -> &str {
+        self.runtime_id.as_deref().unwrap_or(&self.id)
+    }
+
+    /// The first 12 characters of the id, as Docker shows it.
+    pub fn short_id(&self) -> &str {
+        self.id.get(..12).unwrap_or(&self.id)
+    }
 }
 
 /// Milliseconds since the Unix epoch.
@@ -127,6 +156,7 @@ mod tests {
         let rd = RecordDir::open(dir.path().join("meta")).unwrap();
         let rec = ContainerRecord {
             id: "a".repeat(64),
+            runtime_id: Some("a".repeat(RUNTIME_ID_LEN)),
             name: "web".into(),
             spec: RunSpec::default(),
             image_id: "sha256:00".into(),
@@ -135,6 +165,7 @@ mod tests {
             started_at_ms: None,
             paused: false,
             anonymous_volumes: vec![],
+            healthcheck: None,
         };
         rd.save(&rec).unwrap();
         std::fs::write(dir.path().join("meta/.x.tmp"), b"half").unwrap();
@@ -144,5 +175,23 @@ mod tests {
         rd.remove(&rec.id).unwrap();
         rd.remove(&rec.id).unwrap();
         assert!(rd.load_all().unwrap().is_empty());
+    }
+
+    #[test]
+    fn older_records_use_the_full_id_in_the_runtime() {
+        let json = format!(
+            r#"{{"id":"{}","name":"old","spec":{{}},"image_id":"sha256:00","args":["sh"],"created_at_ms":1}}"#,
+            "b".repeat(64)
+        );
+        let rec: ContainerRecord = serde_json::from_str(&json).unwrap();
+        assert_eq!(rec.runtime_id, None);
+        assert_eq!(rec.runtime_key(), "b".repeat(64));
+        assert_eq!(rec.healthcheck, None);
+        let new = ContainerRecord {
+            runtime_id: Some("b".repeat(RUNTIME_ID_LEN)),
+            ..rec
+        };
+        assert_eq!(new.runtime_key().len(), RUNTIME_ID_LEN);
+        assert_eq!(new.short_id(), "b".repeat(12));
     }
 }

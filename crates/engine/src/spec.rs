@@ -2,6 +2,7 @@
 //! parsing and checking of its Docker-style fields (`-v SRC:DST[:ro]`, `--tmpfs DST[:size=…]`).
 
 use crate::error::{EngineError, Result};
+use crate::health::HealthConfig;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -50,6 +51,8 @@ pub struct RunSpec {
     pub stop_signal: String,
     /// `--stop-timeout`; `None`: 10 s.
     pub stop_timeout: Option<Duration>,
+    /// `--health-*` and `--no-healthcheck`; `None`: the image's `Healthcheck`, if any.
+    pub healthcheck: Option<HealthConfig>,
 }
 
 /// Docker's default grace period before SIGKILL.
@@ -350,6 +353,9 @@ impl RunSpec {
         if self.hostname.len() > 63 {
             return Err(EngineError::invalid("--hostname", "at most 63 characters"));
         }
+        if let Some(h) = &self.healthcheck {
+            h.validate()?;
+        }
         Ok(())
     }
 }
@@ -480,6 +486,16 @@ mod tests {
                     ..ok.clone()
                 },
                 "--stop-signal",
+            ),
+            (
+                RunSpec {
+                    healthcheck: Some(HealthConfig {
+                        interval: Some(Duration::ZERO),
+                        ..HealthConfig::shell("true")
+                    }),
+                    ..ok.clone()
+                },
+                "--health-interval",
             ),
         ];
         for (spec, want) in cases {

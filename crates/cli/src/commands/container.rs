@@ -1,16 +1,21 @@
-//! `flotilla container run|create|start|ls|inspect|logs|stop|kill|pause|unpause|rm|prune`: the
-//! node's own containers, through the node-local `Containers` service on the daemon's socket.
+//! `flotilla container run|create|start|exec|ls|inspect|logs|stop|kill|pause|unpause|rm|prune`:
+//! the node's own containers, through the node-local `Containers` service on the daemon's
+//! socket.
 //!
 //! `run` without `-d` follows the container's output to this terminal (stdout to stdout, stderr
-//! to stderr) and ends with the container's exit code, removing it first with `--rm`.
+//! to stderr) and ends with the container's exit code, removing it first with `--rm`; with `-i`
+//! or `-t` it attaches instead (stdin forwarded, a terminal in raw mode: see
+//! [`crate::commands::session`]). `exec` runs another command in a running container the same
+//! way and ends with its exit code.
 
 use crate::commands::finish;
 use crate::commands::service::ps::title_case;
+use crate::commands::session::{self, Call};
 use crate::connect;
 use crate::error::CliError;
 use crate::output::{self, ListStyle, Listing, OutputFormat, short_id};
-use crate::units::{parse_bytes, parse_cpus};
-use flotilla_engine::RunSpec;
+use crate::units::{parse_bytes, parse_cpus, parse_duration};
+use flotilla_engine::{HealthConfig, RunSpec};
 use flotilla_proto::pb;
 use flotilla_proto::pb::containers_client::ContainersClient;
 use std::collections::BTreeMap;
@@ -36,6 +41,8 @@ pub enum ContainerCommand {
     Create(ContainerRunArgs),
     /// Start one or more stopped containers.
     Start(ContainerKeysArgs),
+    /// Execute a command in a running container.
+    Exec(ContainerExecArgs),
     /// List containers.
     #[command(visible_alias = "list", visible_alias = "ps")]
     Ls(ContainerLsArgs),
@@ -118,10 +125,53 @@ pub struct ContainerRunArgs {
     /// Timeout (in seconds) to stop a container.
     #[arg(long)]
     pub stop_timeout: Option<u64>,
+    /// Command to run to check health (run with /bin/sh -c).
+    #[arg(long, value_name = "COMMAND")]
+    pub health_cmd: Option<String>,
+    /// Time between running the check (ms|s|m|h) (default 30s).
+    #[arg(long, value_name = "DURATION")]
+    pub health_interval: Option<String>,
+    /// Maximum time to allow one check to run (ms|s|m|h) (default 30s).
+    #[arg(long, value_name = "DURATION")]
+    pub health_timeout: Option<String>,
+    /// Consecutive failures needed to report unhealthy (default 3).
+    #[arg(long, value_name = "N")]
+    pub health_retries: Option<u32>,
+    /// Start period for the container to initialize before failures count (ms|s|m|h).
+    #[arg(long, value_name = "DURATION")]
+    pub health_start_period: Option<String>,
+    /// Disable any container-specified HEALTHCHECK.
+    #[arg(long)]
+    pub no_healthcheck: bool,
     /// The image.
     pub image: String,
     /// The command and its arguments.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+/// Arguments of `container exec`.
+#[derive(Debug, clap::Args)]
+pub struct ContainerExecArgs {
+    /// Keep STDIN open even if not attached.
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// Allocate a pseudo-TTY.
+    #[arg(short, long)]
+    pub tty: bool,
+    /// Set environment variables.
+    #[arg(short, long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// Username or UID (format: <name|uid>[:<group|gid>]).
+    #[arg(short, long)]
+    pub user: Option<String>,
+    /// Working directory inside the container.
+    #[arg(short, long)]
+    pub workdir: Option<String>,
+    /// The container (id, id prefix or name).
+    pub container: String,
+    /// The command and its arguments.
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<String>,
 }
 
@@ -207,6 +257,54 @@ pub struct ContainerPruneArgs {
     pub force: bool,
 }
 
+/// The `--health-*` and `--no-healthcheck` flags as the engine's [`HealthConfig`]; `None` when
+/// none is given (the image's check applies). A zero duration means the default, as in Docker.
+pub fn health_config(a: &ContainerRunArgs) -> Result<Option<HealthConfig>, CliError> {
+    let duration = |flag: &str, value: &Option<String>| -> Result<_, CliError> {
+        Ok(value
+            .as_deref()
+            .map(|v| parse_duration(flag, v))
+            .transpose()?
+            .filter(|d| !d.is_zero()))
+    };
+    let interval = duration("--health-interval", &a.health_interval)?;
+    let timeout = duration("--health-timeout", &a.health_timeout)?;
+    let start_period = duration("--health-start-period", &a.health_start_period)?;
+    let given: Vec<&str> = [
+        ("--health-cmd", a.health_cmd.is_some()),
+        ("--health-interval", a.health_interval.is_some()),
+        ("--health-timeout", a.health_timeout.is_some()),
+        ("--health-retries", a.health_retries.is_some()),
+        ("--health-start-period", a.health_start_period.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(flag, set)| set.then_some(flag))
+    .collect();
+    if a.no_healthcheck {
+        if !given.is_empty() {
+            return Err(CliError::Usage(format!(
+                "--no-healthcheck conflicts with {}",
+                given.join(", ")
+            )));
+        }
+        return Ok(Some(HealthConfig::none()));
+    }
+    if given.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(HealthConfig {
+        test: a
+            .health_cmd
+            .as_ref()
+            .map(|c| vec!["CMD-SHELL".to_owned(), c.clone()])
+            .unwrap_or_default(),
+        interval,
+        timeout,
+        retries: a.health_retries.unwrap_or(0),
+        start_period,
+    }))
+}
+
 /// Turns the flags into the engine's request; bad values name their flag.
 pub fn run_spec(a: &ContainerRunArgs) -> Result<RunSpec, CliError> {
     let mut labels = BTreeMap::new();
@@ -251,6 +349,7 @@ pub fn run_spec(a: &ContainerRunArgs) -> Result<RunSpec, CliError> {
         labels,
         stop_signal: a.stop_signal.clone().unwrap_or_default(),
         stop_timeout: a.stop_timeout.map(std::time::Duration::from_secs),
+        healthcheck: health_config(a)?,
     };
     spec.validate()
         .map_err(|e| CliError::Usage(e.to_string()))?;
@@ -277,6 +376,7 @@ pub async fn run(cmd: ContainerCommand, host: &str) -> Result<(), CliError> {
             })
             .await
         }
+        ContainerCommand::Exec(a) => exec(&mut client, &a).await,
         ContainerCommand::Ls(a) => ls(&mut client, &a).await,
         ContainerCommand::Inspect(a) => {
             let mut docs = Vec::new();
@@ -422,17 +522,32 @@ async fn run_container(
     a: &ContainerRunArgs,
 ) -> Result<(), CliError> {
     let spec = run_spec(a)?;
-    if (a.interactive || a.tty) && !a.detach {
-        return Err(CliError::Usage(
-            "-i and -t need -d for now: attach to the container's socket (see `container inspect`)"
-                .into(),
-        ));
-    }
     let reply = create(client, &spec, true, a.rm && !a.detach).await?;
     if a.detach {
         return output::println(&reply.id);
     }
-    stream_logs(client, &reply.id, true, -1, false).await?;
+    if a.interactive || a.tty {
+        let start = pb::ExecStart {
+            container: reply.id.clone(),
+            tty: a.tty,
+            interactive: a.interactive,
+            ..pb::ExecStart::default()
+        };
+        // The exit code comes from the wait below, which also removes an --rm container.
+        if let Err(e) = session::run(client, Call::Attach, start).await {
+            if a.rm {
+                let _ = client
+                    .remove(pb::RemoveContainerRequest {
+                        key: reply.id.clone(),
+                        force: true,
+                    })
+                    .await;
+            }
+            return Err(e);
+        }
+    } else {
+        stream_logs(client, &reply.id, true, -1, false).await?;
+    }
     let exit = client
         .wait(pb::WaitContainerRequest {
             key: reply.id.clone(),
@@ -444,6 +559,30 @@ async fn run_container(
         Ok(())
     } else {
         Err(CliError::ExitCode(exit.exit_code))
+    }
+}
+
+async fn exec(
+    client: &mut ContainersClient<Channel>,
+    a: &ContainerExecArgs,
+) -> Result<(), CliError> {
+    let start = pb::ExecStart {
+        container: a.container.clone(),
+        args: a.command.clone(),
+        env: a.env.clone(),
+        user: a.user.clone().unwrap_or_default(),
+        workdir: a.workdir.clone().unwrap_or_default(),
+        tty: a.tty,
+        interactive: a.interactive,
+        size: None,
+    };
+    match session::run(client, Call::Exec, start).await? {
+        Some(0) => Ok(()),
+        Some(code) => Err(CliError::ExitCode(code)),
+        None => Err(CliError::from(tonic::Status::unknown(format!(
+            "the exec in container {} ended without an exit code",
+            a.container
+        )))),
     }
 }
 
@@ -595,6 +734,95 @@ mod tests {
         assert_eq!(s.cmd, vec!["-c", "echo hi"]);
         assert!(s.auto_remove);
         assert_eq!(s.volumes, vec!["/srv:/srv:ro"]);
+    }
+
+    #[test]
+    fn health_flags_make_the_config() {
+        let a = run_args(&[
+            "container",
+            "run",
+            "--health-cmd",
+            "test -f /tmp/ok",
+            "--health-interval",
+            "200ms",
+            "--health-retries",
+            "2",
+            "busybox",
+        ]);
+        let h = run_spec(&a).unwrap().healthcheck.expect("a health check");
+        assert_eq!(h.test, vec!["CMD-SHELL", "test -f /tmp/ok"]);
+        assert_eq!(h.interval, Some(std::time::Duration::from_millis(200)));
+        assert_eq!(h.timeout, None);
+        assert_eq!(h.retries, 2);
+        // Nothing given: the image's.
+        let a = run_args(&["container", "run", "busybox"]);
+        assert_eq!(run_spec(&a).unwrap().healthcheck, None);
+        // Disabled.
+        let a = run_args(&["container", "run", "--no-healthcheck", "busybox"]);
+        assert_eq!(
+            run_spec(&a).unwrap().healthcheck,
+            Some(HealthConfig::none())
+        );
+        // Conflicts name the flags.
+        let a = run_args(&[
+            "container",
+            "run",
+            "--no-healthcheck",
+            "--health-cmd",
+            "true",
+            "--health-retries",
+            "1",
+            "busybox",
+        ]);
+        let e = run_spec(&a).unwrap_err().to_string();
+        assert!(
+            e.contains("--no-healthcheck")
+                && e.contains("--health-cmd")
+                && e.contains("--health-retries"),
+            "{e}"
+        );
+        let a = run_args(&["container", "run", "--health-interval", "soon", "busybox"]);
+        let e = run_spec(&a).unwrap_err().to_string();
+        assert!(e.contains("--health-interval"), "{e}");
+        let a = run_args(&["container", "run", "--health-cmd", "", "busybox"]);
+        let e = run_spec(&a).unwrap_err().to_string();
+        assert!(e.contains("--health-cmd"), "{e}");
+    }
+
+    #[test]
+    fn exec_flags_parse() {
+        let a = match parse(&[
+            "container",
+            "exec",
+            "-i",
+            "-t",
+            "-e",
+            "A=1",
+            "-u",
+            "nobody",
+            "-w",
+            "/tmp",
+            "web",
+            "sh",
+            "-c",
+            "exit 3",
+        ]) {
+            Ok(crate::Command::Container(c)) => match *c {
+                ContainerCommand::Exec(a) => a,
+                other => panic!("not a container exec: {other:?}"),
+            },
+            other => panic!("not a container exec: {other:?}"),
+        };
+        assert!(a.interactive && a.tty);
+        assert_eq!(a.env, vec!["A=1"]);
+        assert_eq!(a.user.as_deref(), Some("nobody"));
+        assert_eq!(a.workdir.as_deref(), Some("/tmp"));
+        assert_eq!(a.container, "web");
+        assert_eq!(a.command, vec!["sh", "-c", "exit 3"]);
+        assert!(
+            parse(&["container", "exec", "web"]).is_err(),
+            "a command is required"
+        );
     }
 
     #[test]

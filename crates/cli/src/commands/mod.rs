@@ -7,6 +7,7 @@ pub mod info;
 pub mod kv;
 pub mod node;
 pub mod service;
+pub mod session;
 pub mod swarm;
 
 use crate::error::CliError;
