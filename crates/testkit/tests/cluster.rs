@@ -110,7 +110,7 @@ fn leader_index(lab: &Lab, managers: &[usize]) -> Option<usize> {
 }
 
 fn create(lab: &Lab, i: usize, name: &str) -> bool {
-    lab.cli(i, &["service", "create", "--name", name, "busybox"])
+    lab.cli(i, &["service", "create", "-d", "--name", name, "busybox"])
         .map(|o| o.status.success())
         .unwrap_or(false)
 }
@@ -388,7 +388,10 @@ fn quorum_is_guarded_and_a_lone_manager_can_force_a_new_cluster() {
     // Lose the quorum for good; n1 is alone.
     lab.kill(others[0]).expect("kill the second manager");
     let out = lab
-        .cli(1, &["service", "create", "--name", "no-quorum", "busybox"])
+        .cli(
+            1,
+            &["service", "create", "-d", "--name", "no-quorum", "busybox"],
+        )
         .expect("run");
     assert!(!out.status.success(), "no write without a quorum");
     // Recover: n1 restarts the swarm from its own state.
