@@ -36,7 +36,7 @@ up() {
   for _ in $(seq 100); do "$bin" info >/dev/null 2>&1 && break; sleep 0.1; done
   "$bin" info >/dev/null || { echo "the daemon did not start; see $dir/daemon.log" >&2; cat "$dir/daemon.log" >&2; exit 1; }
   "$bin" swarm init --advertise-addr 127.0.0.1
-  "$bin" service create --name web --replicas 3 -e GREETING=hello busybox httpd -f -p 8080 >/dev/null
+  "$bin" service create -d --name web --replicas 3 -e GREETING=hello busybox httpd -f -p 8080 >/dev/null
   echo
   "$bin" node ls
   echo

@@ -1,6 +1,7 @@
 //! The command tree, in Docker's words: `swarm init|join|join-token|leave`, `info`,
-//! `node ls|inspect|promote|demote|rm|update`, `service create|inspect|ls|ps|rm|scale|update`
-//! and `image load|import|pull|ls|inspect|rm|prune`.
+//! `node ls|inspect|ps|promote|demote|rm|update`,
+//! `service create|inspect|ls|ps|rm|rollback|scale|update` and
+//! `image load|import|pull|ls|inspect|rm|prune`.
 //!
 //! Global flags (`-H`, `--log-level`) belong to the binary, which flattens [`Command`] into its
 //! own parser next to `daemon`. Each family's arguments live with the code that runs them under
@@ -13,14 +14,14 @@ pub use crate::commands::image::{
 pub use crate::commands::info::InfoArgs;
 pub use crate::commands::node::{
     AvailabilityArg, NodeCommand, NodeDemoteArgs, NodeInspectArgs, NodeLsArgs, NodePromoteArgs,
-    NodeRmArgs, NodeUpdateArgs,
+    NodePsArgs, NodeRmArgs, NodeUpdateArgs,
 };
 pub use crate::commands::service::flags::{
     FailureActionArg, ModeArg, OrderArg, RestartConditionArg,
 };
 pub use crate::commands::service::{
-    CreateArgs, InspectArgs, LsArgs, PsArgs, RmArgs, RolloutFlags, ScaleArgs, ServiceCommand,
-    SpecFlags, UpdateArgs,
+    CreateArgs, HealthFlags, InspectArgs, LsArgs, PsArgs, RmArgs, RollbackArgs, RolloutFlags,
+    ScaleArgs, ServiceCommand, SpecFlags, UpdateArgs,
 };
 pub use crate::commands::swarm::{InitArgs, JoinArgs, JoinTokenArgs, LeaveArgs, SwarmCommand};
 

@@ -38,6 +38,10 @@ pub enum CliError {
         /// What went wrong.
         source: std::io::Error,
     },
+    /// The service did not converge: its update or rollback paused, or an update rolled back by
+    /// itself (`service update paused: …`, `service rolled back: rollback completed`).
+    #[error("{0}")]
+    Converge(String),
     /// The command worked and ends with this exit code (a container's, for `container run`).
     #[error("")]
     ExitCode(i32),

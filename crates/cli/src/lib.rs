@@ -8,7 +8,9 @@
 //! - [`command`]: the top-level command enum and the re-exported per-family argument types.
 //! - `commands/`: one module per family (`swarm`, `info`, `node`, `service/…`, `image`), each
 //!   owning its clap arguments and how they run; `service/flags.rs` holds the flags `create` and
-//!   `update` share and the one place they are applied to a spec; `kv.rs` holds the `KEY=VALUE`
+//!   `update` share and the one place they are applied to a spec; `service/progress.rs` and
+//!   `service/wait.rs` draw a service's converge progress (without `-d`); `node ps` reuses
+//!   `service ps`'s listing; `kv.rs` holds the `KEY=VALUE`
 //!   parsing and the `--label-add`/`--label-rm` edits that `service update` and `node update`
 //!   share. `image` talks to the node-local `Images` service (load, import, ls, inspect, rm,
 //!   prune).
@@ -26,12 +28,12 @@ pub mod output;
 pub mod units;
 
 pub use command::{
-    AvailabilityArg, Command, CreateArgs, FailureActionArg, ImageCommand, ImageImportArgs,
-    ImageInspectArgs, ImageLoadArgs, ImageLsArgs, ImagePruneArgs, ImageRmArgs, InfoArgs, InitArgs,
-    InspectArgs, JoinArgs, JoinTokenArgs, LeaveArgs, LsArgs, ModeArg, NodeCommand, NodeDemoteArgs,
-    NodeInspectArgs, NodeLsArgs, NodePromoteArgs, NodeRmArgs, NodeUpdateArgs, OrderArg, PsArgs,
-    RestartConditionArg, RmArgs, RolloutFlags, ScaleArgs, ServiceCommand, SpecFlags, SwarmCommand,
-    UpdateArgs,
+    AvailabilityArg, Command, CreateArgs, FailureActionArg, HealthFlags, ImageCommand,
+    ImageImportArgs, ImageInspectArgs, ImageLoadArgs, ImageLsArgs, ImagePruneArgs, ImageRmArgs,
+    InfoArgs, InitArgs, InspectArgs, JoinArgs, JoinTokenArgs, LeaveArgs, LsArgs, ModeArg,
+    NodeCommand, NodeDemoteArgs, NodeInspectArgs, NodeLsArgs, NodePromoteArgs, NodePsArgs,
+    NodeRmArgs, NodeUpdateArgs, OrderArg, PsArgs, RestartConditionArg, RmArgs, RollbackArgs,
+    RolloutFlags, ScaleArgs, ServiceCommand, SpecFlags, SwarmCommand, UpdateArgs,
 };
 pub use error::CliError;
 pub use output::OutputFormat;

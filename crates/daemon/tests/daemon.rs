@@ -157,6 +157,7 @@ fn service_survives_kill_9_with_same_id_and_version() {
     let id = d.ok(&[
         "service",
         "create",
+        "-d",
         "--name",
         "web",
         "--replicas",
@@ -202,7 +203,7 @@ fn bad_input_names_the_field_and_writes_nothing() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("swarm init"));
     d.ok(&["swarm", "init", "--advertise-addr", "127.0.0.1"]);
-    d.ok(&["service", "create", "--name", "web", NO_PULL]);
+    d.ok(&["service", "create", "-d", "--name", "web", NO_PULL]);
     let cases: &[(&[&str], &str)] = &[
         (
             &["service", "create", "--name", "web", NO_PULL],

@@ -1,9 +1,14 @@
-//! `flotilla node ls|inspect|promote|demote|rm|update`.
+//! `flotilla node ls|inspect|ps|promote|demote|rm|update`; `node ps` lives in `node/ps.rs` and
+//! shares `service ps`'s listing.
 //!
 //! The commands that change a node (`promote`, `demote`, `update`) fetch it, change its spec,
 //! and send the spec back with the version they read, so a concurrent change is refused by the
 //! daemon rather than overwritten. Commands that take several nodes carry on past a failing
 //! one, as Docker does.
+
+pub mod ps;
+
+pub use ps::NodePsArgs;
 
 use crate::commands::finish;
 use crate::commands::kv::LabelEdits;
@@ -26,6 +31,8 @@ pub enum NodeCommand {
     Ls(NodeLsArgs),
     /// Display detailed information on one or more nodes.
     Inspect(NodeInspectArgs),
+    /// List tasks running on one or more nodes, defaults to current node.
+    Ps(NodePsArgs),
     /// Promote one or more nodes to manager in the swarm.
     Promote(NodePromoteArgs),
     /// Demote one or more nodes from manager in the swarm.
@@ -142,6 +149,7 @@ pub async fn run(cmd: NodeCommand, host: &str) -> Result<(), CliError> {
     match cmd {
         NodeCommand::Ls(args) => ls(args, host).await,
         NodeCommand::Inspect(args) => inspect(args, host).await,
+        NodeCommand::Ps(args) => ps::run(&args, host).await,
         NodeCommand::Promote(args) => set_role(&args.nodes, NodeRole::Manager, false, host).await,
         NodeCommand::Demote(args) => {
             set_role(&args.nodes, NodeRole::Worker, args.force, host).await

@@ -1,7 +1,10 @@
 //! `flotilla service create [OPTIONS] IMAGE [COMMAND] [ARG...]`: builds a spec from the flags
-//! (on the model's defaults), sends it, and prints the new service's id as Docker does.
+//! (on the model's defaults), sends it, prints the new service's id as Docker does and, unless
+//! `-d`, shows the service's progress until it converges.
 
 use super::flags::{ModeArg, RolloutFlags, SpecFlags, parse_placement_pref};
+use super::mount::parse_mounts;
+use super::wait::{self, WaitOptions};
 use crate::commands::kv::parse_kv;
 use crate::connect;
 use crate::error::CliError;
@@ -31,6 +34,9 @@ pub struct CreateArgs {
     /// Add a placement preference (spread=node.labels.<key>).
     #[arg(long, value_name = "PREF")]
     pub placement_pref: Vec<String>,
+    /// Attach a filesystem mount (type=bind|volume|tmpfs,source=…,target=…[,readonly]).
+    #[arg(long, value_name = "MOUNT")]
+    pub mount: Vec<String>,
     /// Flags shared with `service update`.
     #[command(flatten)]
     pub spec: SpecFlags,
@@ -63,6 +69,7 @@ pub fn build_spec(a: &CreateArgs) -> Result<ServiceSpec, CliError> {
     c.image.clone_from(&a.image);
     c.args.clone_from(&a.args);
     c.env.clone_from(&a.env);
+    c.mounts = parse_mounts("--mount", &a.mount)?;
     for l in &a.label {
         let (k, v) = parse_kv("--label", l)?;
         spec.labels.insert(k, v);
@@ -97,7 +104,16 @@ pub async fn run(a: &CreateArgs, host: &str) -> Result<(), CliError> {
         })
         .await?
         .into_inner();
-    output::println(&created.id)
+    output::println(&created.id)?;
+    if a.rollout.detach {
+        return Ok(());
+    }
+    wait::converge(
+        &mut control,
+        &created.id,
+        &WaitOptions::new(a.rollout.quiet, None, false),
+    )
+    .await
 }
 
 #[cfg(test)]
@@ -265,6 +281,81 @@ mod tests {
             flotilla_model::UpdateOrder::StartFirst
         );
         assert_eq!(spec.validate(), Ok(()));
+    }
+
+    #[test]
+    fn mounts_and_health_check() {
+        let a = create_args(&[
+            "--mount",
+            "type=bind,src=/srv/www,dst=/usr/share/nginx/html,readonly",
+            "--mount",
+            "type=volume,source=cache,target=/cache",
+            "--health-cmd",
+            "wget -q -O- http://localhost/",
+            "--health-interval",
+            "5s",
+            "--health-retries",
+            "2",
+            "nginx",
+        ]);
+        let spec = build_spec(&a).expect("builds");
+        let c = &spec.task_template.container_spec;
+        assert_eq!(
+            c.mounts,
+            vec![
+                flotilla_model::Mount {
+                    kind: flotilla_model::MountType::Bind,
+                    source: "/srv/www".into(),
+                    target: "/usr/share/nginx/html".into(),
+                    readonly: true,
+                },
+                flotilla_model::Mount {
+                    kind: flotilla_model::MountType::Volume,
+                    source: "cache".into(),
+                    target: "/cache".into(),
+                    readonly: false,
+                },
+            ]
+        );
+        let h = c.healthcheck.as_ref().expect("a health check");
+        assert_eq!(h.test, vec!["CMD-SHELL", "wget -q -O- http://localhost/"]);
+        assert_eq!(h.interval, Some(Duration::from_secs(5)));
+        assert_eq!(h.retries, 2);
+        assert_eq!(spec.validate(), Ok(()));
+
+        let a = create_args(&["--no-healthcheck", "nginx"]);
+        let spec = build_spec(&a).expect("builds");
+        assert_eq!(
+            spec.task_template
+                .container_spec
+                .healthcheck
+                .map(|h| h.test),
+            Some(vec!["NONE".to_owned()])
+        );
+        assert_eq!(
+            build_spec(&create_args(&["nginx"]))
+                .expect("builds")
+                .task_template
+                .container_spec
+                .healthcheck,
+            None
+        );
+
+        let a = create_args(&["--no-healthcheck", "--health-cmd", "true", "nginx"]);
+        match build_spec(&a) {
+            Err(CliError::Usage(m)) => {
+                assert!(
+                    m.starts_with("--no-healthcheck conflicts with --health-cmd"),
+                    "{m}"
+                );
+            }
+            other => panic!("expected a usage error, got {other:?}"),
+        }
+        let a = create_args(&["--mount", "type=bind,target=/x", "nginx"]);
+        match build_spec(&a) {
+            Err(CliError::Usage(m)) => assert!(m.starts_with("invalid --mount: "), "{m}"),
+            other => panic!("expected a usage error, got {other:?}"),
+        }
     }
 
     #[test]

@@ -3,8 +3,10 @@
 //! to the spec it fetched. Only flags that were given change anything.
 //!
 //! Also the small value parsers both commands use (replicas, placement preferences, command
-//! lines); `KEY=VALUE` values are parsed in `commands/kv.rs`, shared with `node`.
+//! lines); `KEY=VALUE` values are parsed in `commands/kv.rs`, shared with `node`; the health
+//! check flags live in `health.rs` and `--mount` values in `mount.rs`.
 
+use super::health::HealthFlags;
 use crate::error::CliError;
 use crate::units;
 use flotilla_model::service::MAX_REPLICAS;
@@ -194,9 +196,12 @@ pub struct SpecFlags {
     /// Time to wait before force killing a container (ns|us|ms|s|m|h).
     #[arg(long, value_name = "DURATION")]
     pub stop_grace_period: Option<String>,
+    /// `--health-*` and `--no-healthcheck`.
+    #[command(flatten)]
+    pub health: HealthFlags,
 }
 
-/// Flags about how the command waits and reports, shared by create and update.
+/// Flags about how the command waits and reports, shared by create, update and rollback.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct RolloutFlags {
     /// Exit immediately instead of waiting for the service to converge.
@@ -309,6 +314,7 @@ impl SpecFlags {
         if let Some(d) = &self.stop_grace_period {
             c.stop_grace_period = Some(units::parse_duration("--stop-grace-period", d)?);
         }
+        self.health.apply(&mut c.healthcheck)?;
 
         let r = &mut task.resources;
         if let Some(v) = &self.limit_cpu {

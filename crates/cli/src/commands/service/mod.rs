@@ -1,26 +1,36 @@
 //! `flotilla service …`: the service commands, one file each, with the flags `create` and
-//! `update` share in [`flags`].
+//! `update` share in [`flags`] (health check flags in [`health`], `--mount` values in
+//! [`mount`]). Without `-d`, `create`, `update`, `rollback` and `scale` wait for the service to
+//! converge: [`progress`] turns the service and its tasks into Docker's progress lines and
+//! [`wait`] polls and draws them.
 
 pub mod create;
 pub mod flags;
+pub mod health;
 pub mod inspect;
 pub mod ls;
+pub mod mount;
+pub mod progress;
 pub mod ps;
 pub mod rm;
+pub mod rollback;
 pub mod scale;
 pub mod update;
+pub mod wait;
 
 pub use create::CreateArgs;
 pub use flags::{RolloutFlags, SpecFlags};
+pub use health::HealthFlags;
 pub use inspect::InspectArgs;
 pub use ls::LsArgs;
 pub use ps::PsArgs;
 pub use rm::RmArgs;
+pub use rollback::RollbackArgs;
 pub use scale::ScaleArgs;
 pub use update::UpdateArgs;
 
 use crate::error::CliError;
-use flotilla_model::Service;
+use flotilla_model::{Service, Task};
 use flotilla_proto::pb;
 use flotilla_proto::pb::control_client::ControlClient;
 use tonic::transport::Channel;
@@ -40,6 +50,8 @@ pub enum ServiceCommand {
     /// Remove one or more services.
     #[command(visible_alias = "remove")]
     Rm(RmArgs),
+    /// Revert changes to a service's configuration.
+    Rollback(RollbackArgs),
     /// Scale one or multiple replicated services.
     Scale(ScaleArgs),
     /// Update a service.
@@ -54,6 +66,7 @@ pub async fn run(cmd: ServiceCommand, host: &str) -> Result<(), CliError> {
         ServiceCommand::Ls(a) => ls::run(&a, host).await,
         ServiceCommand::Ps(a) => ps::run(&a, host).await,
         ServiceCommand::Rm(a) => rm::run(&a, host).await,
+        ServiceCommand::Rollback(a) => rollback::run(&a, host).await,
         ServiceCommand::Scale(a) => scale::run(&a, host).await,
         ServiceCommand::Update(a) => update::run(&a, host).await,
     }
@@ -71,4 +84,16 @@ pub async fn get_service(
         .await?
         .into_inner();
     Ok(Service::try_from(service)?)
+}
+
+/// The tasks a `ListTasks` request matches, as model objects.
+pub async fn list_tasks(
+    control: &mut ControlClient<Channel>,
+    request: pb::ListTasksRequest,
+) -> Result<Vec<Task>, CliError> {
+    let tasks = control.list_tasks(request).await?.into_inner().tasks;
+    Ok(tasks
+        .into_iter()
+        .map(Task::try_from)
+        .collect::<Result<Vec<_>, _>>()?)
 }

@@ -1,8 +1,9 @@
 //! `flotilla service ps SERVICE...`: the tasks of services, Docker's columns (ID, NAME, IMAGE,
-//! NODE, DESIRED STATE, CURRENT STATE, ERROR, PORTS) and its history tree.
+//! NODE, DESIRED STATE, CURRENT STATE, ERROR, PORTS) and its history tree. [`print_tasks`] and
+//! [`desired_states`] are shared with `node ps`.
 
-use super::get_service;
 use super::ls::image_cell;
+use super::{get_service, list_tasks};
 use crate::commands::finish;
 use crate::connect;
 use crate::error::CliError;
@@ -10,8 +11,10 @@ use crate::output::{self, ListStyle, Listing, OutputFormat, short_id};
 use flotilla_model::{Node, Service, ServiceMode, Task, TaskState};
 use flotilla_proto::convert::task::task_state_to_wire;
 use flotilla_proto::pb;
+use flotilla_proto::pb::control_client::ControlClient;
 use std::cmp::Reverse;
 use std::collections::BTreeMap;
+use tonic::transport::Channel;
 
 /// Arguments of `service ps`.
 #[derive(Debug, clap::Args)]
@@ -83,19 +86,15 @@ pub async fn run(a: &PsArgs, host: &str) -> Result<(), CliError> {
     for service_ref in &a.services {
         let found = async {
             let service = get_service(&mut control, service_ref).await?;
-            let resp = control
-                .list_tasks(pb::ListTasksRequest {
+            let tasks = list_tasks(
+                &mut control,
+                pb::ListTasksRequest {
                     service_ref: Some(service.id.0.clone()),
                     node_ref: None,
                     desired_states: desired.clone(),
-                })
-                .await?
-                .into_inner();
-            let tasks = resp
-                .tasks
-                .into_iter()
-                .map(Task::try_from)
-                .collect::<Result<Vec<_>, _>>()?;
+                },
+            )
+            .await?;
             Ok::<_, CliError>((service, tasks))
         }
         .await;
@@ -107,6 +106,22 @@ pub async fn run(a: &PsArgs, host: &str) -> Result<(), CliError> {
             Err(e) => errors.push(e),
         }
     }
+    if !services.is_empty() {
+        print_tasks(&mut control, &services, tasks, a.no_trunc, style).await?;
+    }
+    finish(errors)
+}
+
+/// Prints tasks with `service ps`'s columns and history tree, naming nodes by hostname (looked
+/// up unless there is nothing to show them for); `services` gives the task names (a task of a
+/// service not among them is named by its service id).
+pub async fn print_tasks(
+    control: &mut ControlClient<Channel>,
+    services: &[Service],
+    tasks: Vec<Task>,
+    no_trunc: bool,
+    style: ListStyle,
+) -> Result<(), CliError> {
     let hostnames = if tasks.is_empty() || style == ListStyle::Quiet {
         BTreeMap::new()
     } else {
@@ -123,17 +138,14 @@ pub async fn run(a: &PsArgs, host: &str) -> Result<(), CliError> {
             .map(|n| (n.id.0, n.description.hostname))
             .collect()
     };
-    if !services.is_empty() {
-        let view = PsView {
-            services: &services,
-            hostnames: &hostnames,
-            now_nanos: output::now_nanos(),
-            no_trunc: a.no_trunc,
-            style,
-        };
-        view.listing(tasks).print(style)?;
-    }
-    finish(errors)
+    let view = PsView {
+        services,
+        hostnames: &hostnames,
+        now_nanos: output::now_nanos(),
+        no_trunc,
+        style,
+    };
+    view.listing(tasks).print(style)
 }
 
 /// What `service ps` rows are made from, besides the tasks.

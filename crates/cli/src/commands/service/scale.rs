@@ -1,13 +1,15 @@
 //! `flotilla service scale SERVICE=REPLICAS...`: one get-and-update per service, each with the
-//! version it read.
+//! version it read; then, unless `-d`, the progress of each scaled service until it converges,
+//! one after the other as Docker does.
 
 use super::flags::check_replicas;
 use super::get_service;
+use super::wait::{self, WaitOptions};
 use crate::commands::finish;
 use crate::connect;
 use crate::error::CliError;
 use crate::output;
-use flotilla_model::ServiceMode;
+use flotilla_model::{Service, ServiceMode};
 use flotilla_proto::pb;
 use flotilla_proto::pb::control_client::ControlClient;
 use tonic::transport::Channel;
@@ -54,20 +56,33 @@ pub async fn run(a: &ScaleArgs, host: &str) -> Result<(), CliError> {
         .collect::<Result<Vec<_>, _>>()?;
     let mut control = connect::control(host).await?;
     let mut errors = Vec::new();
+    let mut scaled = Vec::new();
     for (service, n) in scales {
         match scale_one(&mut control, &service, n).await {
-            Ok(()) => output::println(&format!("{service} scaled to {n}"))?,
+            Ok(before) => {
+                output::println(&format!("{service} scaled to {n}"))?;
+                scaled.push(before);
+            }
             Err(e) => errors.push(e),
+        }
+    }
+    if !a.detach {
+        for before in scaled {
+            let options = WaitOptions::new(false, before.update_status.clone(), false);
+            if let Err(e) = wait::converge(&mut control, before.id.as_str(), &options).await {
+                errors.push(e);
+            }
         }
     }
     finish(errors)
 }
 
+/// Sets one service's replica count; returns the service as read before the change.
 async fn scale_one(
     control: &mut ControlClient<Channel>,
     service_ref: &str,
     n: u64,
-) -> Result<(), CliError> {
+) -> Result<Service, CliError> {
     let service = get_service(control, service_ref).await?;
     let mut spec = service.spec.clone();
     match &mut spec.mode {
@@ -95,12 +110,24 @@ async fn scale_one(
             rollback: false,
         })
         .await?;
-    Ok(())
+    Ok(service)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parses_detach_and_several_services() {
+        use crate::command::{Command, ServiceCommand};
+        let cmd = crate::test_cli::parse(&["service", "scale", "-d", "web=3", "api=0"]);
+        let Ok(Command::Service(ServiceCommand::Scale(a))) = cmd else {
+            panic!("expected service scale, got {cmd:?}");
+        };
+        assert!(a.detach);
+        assert_eq!(a.scales, vec!["web=3", "api=0"]);
+        assert!(crate::test_cli::parse(&["service", "scale", "-d"]).is_err());
+    }
 
     #[test]
     fn specifiers() {

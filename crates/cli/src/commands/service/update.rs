@@ -1,16 +1,23 @@
 //! `flotilla service update [OPTIONS] SERVICE`: fetches the service, changes its spec with the
 //! flags, and sends it back with the version it read, so a concurrent change is refused by the
-//! daemon rather than overwritten. `--rollback` asks the daemon for the previous spec instead.
+//! daemon rather than overwritten. `--rollback` asks the daemon for the previous spec instead,
+//! as `service rollback` does. Either way the service's name is printed and, unless `-d`, its
+//! progress is shown until it converges ([`finish_update`], shared with `service rollback`).
 
-use super::flags::{RolloutFlags, SpecFlags, split_words};
+use super::flags::{RolloutFlags, SpecFlags, parse_placement_pref, split_words};
 use super::get_service;
+use super::mount::{edit_mounts, parse_mounts};
+use super::rollback::request_rollback;
+use super::wait::{self, WaitOptions};
 use crate::commands::kv::{LabelEdits, key_of};
 use crate::connect;
 use crate::error::CliError;
 use crate::output;
-use flotilla_model::ServiceSpec;
 use flotilla_model::service::check_env;
+use flotilla_model::{Service, ServiceSpec};
 use flotilla_proto::pb;
+use flotilla_proto::pb::control_client::ControlClient;
+use tonic::transport::Channel;
 
 /// Arguments of `service update`.
 #[derive(Debug, clap::Args)]
@@ -39,6 +46,18 @@ pub struct UpdateArgs {
     /// Remove a constraint.
     #[arg(long, value_name = "EXPR")]
     pub constraint_rm: Vec<String>,
+    /// Add a placement preference (spread=node.labels.<key>).
+    #[arg(long, value_name = "PREF")]
+    pub placement_pref_add: Vec<String>,
+    /// Remove a placement preference.
+    #[arg(long, value_name = "PREF")]
+    pub placement_pref_rm: Vec<String>,
+    /// Add or update a mount on a service (type=bind|volume|tmpfs,source=…,target=…).
+    #[arg(long, value_name = "MOUNT")]
+    pub mount_add: Vec<String>,
+    /// Remove a mount by its target path.
+    #[arg(long, value_name = "TARGET")]
+    pub mount_rm: Vec<String>,
     /// Force update even if no changes require it.
     #[arg(long)]
     pub force: bool,
@@ -77,6 +96,14 @@ pub fn apply_update(a: &UpdateArgs, spec: &mut ServiceSpec) -> Result<(), CliErr
     if let Some(args) = &a.args {
         c.args = split_words(args);
     }
+    let mounts = parse_mounts("--mount-add", &a.mount_add)?;
+    // `--mount-rm` values are targets; one that is not an absolute path can never match.
+    if let Some(bad) = a.mount_rm.iter().find(|t| !t.starts_with('/')) {
+        return Err(CliError::Usage(format!(
+            "invalid --mount-rm: {bad:?}: expected the target path of a mount"
+        )));
+    }
+    edit_mounts(&mut c.mounts, &mounts, &a.mount_rm);
     LabelEdits::parse(&a.label_add, &a.label_rm)?.apply(&mut spec.labels);
     let constraints = &mut spec.task_template.placement.constraints;
     for rm in &a.constraint_rm {
@@ -87,6 +114,17 @@ pub fn apply_update(a: &UpdateArgs, spec: &mut ServiceSpec) -> Result<(), CliErr
             constraints.push(add.clone());
         }
     }
+    let preferences = &mut spec.task_template.placement.preferences;
+    for rm in &a.placement_pref_rm {
+        let rm = parse_placement_pref("--placement-pref-rm", rm)?;
+        preferences.retain(|p| *p != rm);
+    }
+    for add in &a.placement_pref_add {
+        let add = parse_placement_pref("--placement-pref-add", add)?;
+        if !preferences.contains(&add) {
+            preferences.push(add);
+        }
+    }
     a.spec.apply(spec)?;
     if a.force {
         spec.task_template.force_update = spec.task_template.force_update.wrapping_add(1);
@@ -94,39 +132,55 @@ pub fn apply_update(a: &UpdateArgs, spec: &mut ServiceSpec) -> Result<(), CliErr
     Ok(())
 }
 
-/// Runs `service update`; prints the service's name.
+/// Runs `service update`; prints the service's name, then waits unless `-d`.
 pub async fn run(a: &UpdateArgs, host: &str) -> Result<(), CliError> {
     let mut control = connect::control(host).await?;
     let service = get_service(&mut control, &a.service).await?;
     let mut spec = service.spec.clone();
     apply_update(a, &mut spec)?;
-    let request = if a.rollback {
+    let updated = if a.rollback {
         if spec != service.spec {
             return Err(CliError::Usage(
                 "other flags may not be combined with --rollback".into(),
             ));
         }
-        pb::UpdateServiceRequest {
-            service_ref: service.id.0.clone(),
-            version: service.meta.version.0,
-            spec: None,
-            rollback: true,
-        }
+        request_rollback(&mut control, &service).await?
     } else {
-        pb::UpdateServiceRequest {
-            service_ref: service.id.0.clone(),
-            version: service.meta.version.0,
-            spec: Some(spec.into()),
-            rollback: false,
-        }
+        let updated = control
+            .update_service(pb::UpdateServiceRequest {
+                service_ref: service.id.0.clone(),
+                version: service.meta.version.0,
+                spec: Some(spec.into()),
+                rollback: false,
+            })
+            .await?
+            .into_inner();
+        Service::try_from(updated)?
     };
-    let updated = control.update_service(request).await?.into_inner();
-    let name = updated
-        .spec
-        .map(|s| s.name)
-        .filter(|n| !n.is_empty())
-        .unwrap_or(service.spec.name);
-    output::println(&name)
+    finish_update(&mut control, &service, &updated, &a.rollout, a.rollback).await
+}
+
+/// What `service update` and `service rollback` do once the daemon took the change: print the
+/// service's name, then, unless `-d`, show its progress until it converges. `before` is the
+/// service as read before the change (its update status tells a new rollout from an old one).
+pub async fn finish_update(
+    control: &mut ControlClient<Channel>,
+    before: &Service,
+    after: &Service,
+    rollout: &RolloutFlags,
+    rollback: bool,
+) -> Result<(), CliError> {
+    let name = if after.spec.name.is_empty() {
+        &before.spec.name
+    } else {
+        &after.spec.name
+    };
+    output::println(name)?;
+    if rollout.detach {
+        return Ok(());
+    }
+    let options = WaitOptions::new(rollout.quiet, before.update_status.clone(), rollback);
+    wait::converge(control, after.id.as_str(), &options).await
 }
 
 #[cfg(test)]
@@ -217,6 +271,86 @@ mod tests {
 
         let a = update_args(&["--rollback", "-d", "web"]);
         assert!(a.rollback && a.rollout.detach);
+    }
+
+    #[test]
+    fn mounts_and_placement_preferences() {
+        let a = update_args(&[
+            "--mount-add",
+            "type=bind,src=/srv,dst=/data,ro",
+            "--mount-add",
+            "type=tmpfs,dst=/tmp",
+            "--mount-rm",
+            "/old",
+            "--placement-pref-add",
+            "spread=node.labels.rack",
+            "--placement-pref-rm",
+            "spread=node.labels.zone",
+            "web",
+        ]);
+        let mut spec = existing();
+        let old = flotilla_model::Mount {
+            kind: flotilla_model::MountType::Volume,
+            source: "v".into(),
+            target: "/old".into(),
+            readonly: false,
+        };
+        spec.task_template.container_spec.mounts = vec![old];
+        spec.task_template.placement.preferences =
+            vec!["node.labels.zone".into(), "node.labels.dc".into()];
+        apply_update(&a, &mut spec).expect("applies");
+        let targets: Vec<(&str, bool)> = spec
+            .task_template
+            .container_spec
+            .mounts
+            .iter()
+            .map(|m| (m.target.as_str(), m.readonly))
+            .collect();
+        assert_eq!(targets, vec![("/data", true), ("/tmp", false)]);
+        assert_eq!(
+            spec.task_template.placement.preferences,
+            vec!["node.labels.dc", "node.labels.rack"]
+        );
+
+        let cases: &[(&[&str], &str)] = &[
+            (
+                &["--mount-add", "type=bind,dst=/data", "web"],
+                "invalid --mount-add: ",
+            ),
+            (&["--mount-rm", "data", "web"], "invalid --mount-rm: "),
+            (
+                &["--placement-pref-add", "pack=node.labels.x", "web"],
+                "invalid --placement-pref-add: ",
+            ),
+            (
+                &["--placement-pref-rm", "node.labels.x", "web"],
+                "invalid --placement-pref-rm: ",
+            ),
+            (
+                &["--no-healthcheck", "--health-retries", "3", "web"],
+                "--no-healthcheck conflicts with --health-retries",
+            ),
+        ];
+        for (args, want) in cases {
+            match apply_update(&update_args(args), &mut existing()) {
+                Err(CliError::Usage(m)) => assert!(m.starts_with(want), "{args:?}: {m}"),
+                other => panic!("{args:?}: expected a usage error, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn health_flags_update_the_check() {
+        let a = update_args(&["--health-cmd", "true", "--health-retries", "2", "web"]);
+        let mut spec = existing();
+        apply_update(&a, &mut spec).expect("applies");
+        let h = spec
+            .task_template
+            .container_spec
+            .healthcheck
+            .expect("a health check");
+        assert_eq!(h.test, vec!["CMD-SHELL", "true"]);
+        assert_eq!(h.retries, 2);
     }
 
     #[test]
