@@ -3,6 +3,7 @@
 
 mod container_start;
 mod raft_commit;
+mod swarm_services;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -26,6 +27,9 @@ enum Bench {
     /// Container start (spawn to running, spawn to exit of /bin/true) beside `runc run` on the
     /// same rootfs, and the shim's memory. Needs root.
     ContainerStart(container_start::Args),
+    /// One-node swarm, flotilla beside Docker Swarm in the same run: `service create` of
+    /// N = 1/10/50 replicas to all running, and scale 10 → 50. Needs root and Debian's docker.io.
+    SwarmServices(swarm_services::Args),
 }
 
 fn main() -> ExitCode {
@@ -54,6 +58,7 @@ fn main() -> ExitCode {
     let res = match cli.bench {
         Bench::RaftCommit(args) => rt.block_on(raft_commit::run(args)),
         Bench::ContainerStart(args) => container_start::run(args),
+        Bench::SwarmServices(args) => swarm_services::run(args),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

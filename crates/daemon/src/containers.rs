@@ -5,12 +5,12 @@
 //! with a health check are probed by [`HealthMonitor`] from their start.
 
 use crate::attach::{self, OutputStream};
-use crate::health::HealthMonitor;
 use flotilla_container::ContainerError;
 use flotilla_container::logs::{self, Stream};
 use flotilla_engine::{
     ContainerInfo, Engine, EngineError, ExecSession, ExecSpec, RunSpec, State, parse_signal,
 };
+use flotilla_executor::HealthMonitor;
 use flotilla_proto::pb;
 use flotilla_proto::pb::exec_output::Output;
 use std::collections::HashSet;
@@ -34,10 +34,10 @@ pub struct ContainersApi {
 }
 
 impl ContainersApi {
-    /// Serves `engine`.
-    pub fn new(engine: Arc<Engine>) -> Self {
+    /// Serves `engine`, probing health checks with `health` (shared with the task executor).
+    pub fn new(engine: Arc<Engine>, health: Arc<HealthMonitor>) -> Self {
         Self {
-            health: Arc::new(HealthMonitor::new(engine.clone())),
+            health,
             engine,
             waiting: Arc::default(),
         }

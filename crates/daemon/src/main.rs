@@ -11,7 +11,6 @@ mod config;
 mod containers;
 mod dispatcher;
 mod fsutil;
-mod health;
 mod identity;
 mod images;
 mod pki;
@@ -167,8 +166,10 @@ async fn run_daemon(
             std::sync::Arc::new(move |id: &flotilla_image::Digest| engine.uses_image(id))
         },
     );
+    let health = std::sync::Arc::new(flotilla_executor::HealthMonitor::new(engine.clone()));
     let executor = std::sync::Arc::new(flotilla_executor::EngineExecutor::new(
         engine.clone(),
+        health.clone(),
         cfg.node_name.clone(),
         cfg.insecure_registries.clone(),
     ));
@@ -179,7 +180,7 @@ async fn run_daemon(
         let _ = stop_tx.send(true);
         res
     });
-    let containers = containers::ContainersApi::new(engine);
+    let containers = containers::ContainersApi::new(engine, health);
     containers.watch_health().await;
     let reaper = tokio::spawn(containers.clone().reap_forever());
     let served = server::serve(daemon.clone(), images, containers, socket, stop_rx).await;

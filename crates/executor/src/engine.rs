@@ -6,9 +6,10 @@
 //! restart). A missing image is pulled (with the node's insecure registries); a pull that fails
 //! rejects the task.
 
+use crate::health::HealthMonitor;
 use crate::spec::{TASK_ID_LABEL, container_name, run_spec};
 use flotilla_agent::{AssignedTask, ContainerState, ExecError, Executor, Health, Observed};
-use flotilla_engine::{ContainerInfo, Engine, EngineError, State};
+use flotilla_engine::{ContainerInfo, Engine, EngineError, HealthStatus, State};
 use flotilla_image::{ImageRef, PullOptions};
 use flotilla_model::TaskId;
 use std::collections::HashMap;
@@ -17,6 +18,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 /// The executor over a node's engine.
 pub struct EngineExecutor {
     engine: Arc<Engine>,
+    health: Arc<HealthMonitor>,
     node_hostname: String,
     pull: PullOptions,
     /// Task id → container name, for the tasks seen so far.
@@ -36,11 +38,13 @@ impl EngineExecutor {
     /// missing images (over plain HTTP from `insecure_registries`).
     pub fn new(
         engine: Arc<Engine>,
+        health: Arc<HealthMonitor>,
         node_hostname: String,
         insecure_registries: Vec<String>,
     ) -> Self {
         Self {
             engine,
+            health,
             node_hostname,
             pull: PullOptions {
                 insecure_registries,
@@ -102,9 +106,13 @@ impl EngineExecutor {
 fn observed(task_id: TaskId, info: &ContainerInfo) -> Observed {
     let state = match info.state {
         State::Created => ContainerState::Created,
-        // Health checks are not run by the engine yet: a running container counts as healthy.
         State::Running | State::Paused => ContainerState::Running {
-            health: Health::None,
+            health: match info.health.as_ref().map(|h| h.status) {
+                None => Health::None,
+                Some(HealthStatus::Starting) => Health::Starting,
+                Some(HealthStatus::Healthy) => Health::Healthy,
+                Some(HealthStatus::Unhealthy) => Health::Unhealthy,
+            },
         },
         State::Exited | State::Dead => ContainerState::Exited {
             code: info.exit.as_ref().map_or(137, |e| e.code_or_signal()),
@@ -134,6 +142,9 @@ impl Executor for EngineExecutor {
             return Ok(());
         }
         let spec = run_spec(task, &self.node_hostname)?;
+        // A spec the engine would refuse rejects the task before anything is pulled.
+        spec.validate()
+            .map_err(|e| ExecError::rejection(e.to_string()))?;
         self.ensure_image(&spec.image).await?;
         let name = container_name(task);
         let engine = self.engine.clone();
@@ -164,7 +175,9 @@ impl Executor for EngineExecutor {
     async fn start(&self, task: &AssignedTask) -> Result<(), ExecError> {
         let name = container_name(task);
         self.names().insert(task.task.id.clone(), name.clone());
-        self.blocking(move |e| e.start(&name).map(|_| ())).await
+        let info = self.blocking(move |e| e.start(&name)).await?;
+        self.health.watch(&info);
+        Ok(())
     }
 
     async fn observe(&self, task: &TaskId) -> Result<Option<Observed>, ExecError> {
@@ -203,7 +216,12 @@ impl Executor for EngineExecutor {
                 ExecError::failure(format!("engine call panicked or was cancelled: {e}"))
             })?;
         match res {
-            Ok(_) | Err(EngineError::NotFound(_)) => {
+            Ok(id) => {
+                self.health.unwatch(&id);
+                self.names().remove(task);
+                Ok(())
+            }
+            Err(EngineError::NotFound(_)) => {
                 self.names().remove(task);
                 Ok(())
             }

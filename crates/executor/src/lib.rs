@@ -9,9 +9,13 @@
 //! Layout:
 //! - [`spec`]: task → `RunSpec` (names, hostname templates, mounts, limits, labels).
 //! - [`engine`]: [`EngineExecutor`], the operations on the engine.
+//! - [`health`]: [`HealthMonitor`], the health-check probers of the node's containers (tasks'
+//!   and the `container` CLI's alike).
 
 pub mod engine;
+pub mod health;
 pub mod spec;
 
 pub use engine::EngineExecutor;
+pub use health::HealthMonitor;
 pub use spec::{TASK_ID_LABEL, container_name, run_spec};

@@ -5,7 +5,7 @@
 //! and grace period, and the labels that tie a container to its task.
 
 use flotilla_agent::{AssignedTask, ExecError};
-use flotilla_engine::RunSpec;
+use flotilla_engine::{HealthConfig, RunSpec};
 use flotilla_model::MountType;
 
 /// Label carrying the task id: how the executor recognises its containers.
@@ -95,6 +95,13 @@ pub fn run_spec(t: &AssignedTask, node_hostname: &str) -> Result<RunSpec, ExecEr
         labels,
         stop_signal: c.stop_signal.clone(),
         stop_timeout: c.stop_grace_period,
+        healthcheck: c.healthcheck.as_ref().map(|h| HealthConfig {
+            test: h.test.clone(),
+            interval: h.interval,
+            timeout: h.timeout,
+            retries: h.retries,
+            start_period: h.start_period,
+        }),
     })
 }
 

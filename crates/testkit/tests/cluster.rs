@@ -288,7 +288,10 @@ fn quorum_is_guarded_and_a_lone_manager_can_force_a_new_cluster() {
     // Lose the quorum for good; n1 is alone.
     lab.kill(others[0]).expect("kill the second manager");
     let out = lab
-        .cli(1, &["service", "create", "-d", "--name", "no-quorum", NO_PULL])
+        .cli(
+            1,
+            &["service", "create", "-d", "--name", "no-quorum", NO_PULL],
+        )
         .expect("run");
     assert!(!out.status.success(), "no write without a quorum");
     // Recover: n1 restarts the swarm from its own state.
