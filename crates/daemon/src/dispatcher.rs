@@ -36,6 +36,9 @@ pub struct Dispatcher {
     seen: Mutex<Seen>,
     /// Commits task statuses in batches.
     pub statuses: Arc<StatusBatcher<RaftStore>>,
+    /// Turns true when the manager stops: open assignment streams end, so the listener's
+    /// graceful shutdown does not wait for them forever.
+    closing: tokio::sync::watch::Sender<bool>,
 }
 
 #[derive(Default)]
@@ -50,10 +53,16 @@ impl Dispatcher {
     pub fn new(store: RaftStore, period: Duration) -> Arc<Self> {
         Arc::new(Self {
             statuses: StatusBatcher::new(store.clone(), STATUS_TICK),
+            closing: tokio::sync::watch::Sender::new(false),
             store,
             period,
             seen: Mutex::new(Seen::default()),
         })
+    }
+
+    /// Ends every open assignment stream and refuses new ones (the manager is stopping).
+    pub fn close(&self) {
+        self.closing.send_replace(true);
     }
 
     fn seen(&self) -> std::sync::MutexGuard<'_, Seen> {
@@ -145,9 +154,14 @@ impl Dispatcher {
             return;
         }
         let mut check = tokio::time::interval(LEADERSHIP_CHECK);
+        let mut closing = self.closing.subscribe();
         loop {
             let version = tokio::select! {
                 _ = tx.closed() => return,
+                () = wait_closed(&mut closing) => {
+                    let _ = tx.send(Err(Status::unavailable("the manager is stopping"))).await;
+                    return;
+                }
                 _ = check.tick() => {
                     if !self.store.is_leader() {
                         let _ = tx.send(Err(not_leader(&self.store))).await;
@@ -211,6 +225,12 @@ impl Dispatcher {
     }
 }
 
+/// Returns once the dispatcher is closing (the guard `wait_for` yields is dropped here, so the
+/// caller's future stays `Send`).
+async fn wait_closed(closing: &mut tokio::sync::watch::Receiver<bool>) {
+    let _ = closing.wait_for(|c| *c).await;
+}
+
 /// Whether a committed event concerns a task that is (or was) on `node`.
 fn touches_node(e: &flotilla_state::Event, node: &str) -> bool {
     use flotilla_model::Object;
@@ -234,6 +254,9 @@ impl pb::dispatcher_server::Dispatcher for DispatcherApi {
             .ok_or_else(|| Status::unauthenticated("a node certificate is required"))?;
         if !d.store.is_leader() {
             return Err(not_leader(&d.store));
+        }
+        if *d.closing.borrow() {
+            return Err(Status::unavailable("the manager is stopping"));
         }
         let (tx, rx) = tokio::sync::mpsc::channel(16);
         tokio::spawn(d.clone().stream_assignments(id.node_id, tx));

@@ -34,7 +34,12 @@ pub async fn run(
         stop.clone(),
     ));
     let statuses = tokio::spawn(dispatcher.statuses.clone().run(stop.clone()));
-    duties(raft, dispatcher, revoked, &mut stop).await;
+    duties(raft, dispatcher.clone(), revoked, &mut stop).await;
+    dispatcher.close();
+    // Without a quorum a write in flight never finishes: the children are ended, not awaited
+    // (Raft keeps the store consistent whether or not that write lands).
+    decisions.abort();
+    statuses.abort();
     let _ = decisions.await;
     let _ = statuses.await;
 }

@@ -18,6 +18,7 @@ const IMAGE2: &str = "demo:2";
 /// One row of `service ps --format json`.
 #[derive(Debug, Clone)]
 struct TaskRow {
+    id: String,
     name: String,
     image: String,
     node: String,
@@ -48,6 +49,7 @@ fn tasks(lab: &Lab, i: usize, service: &str) -> Option<Vec<TaskRow>> {
         v.as_array()?
             .iter()
             .map(|r| TaskRow {
+                id: s(r, "id"),
                 name: s(r, "name"),
                 image: s(r, "image"),
                 node: s(r, "node"),
@@ -329,7 +331,7 @@ fn replicated_services_spread_scale_and_outlive_lost_and_partitioned_nodes() {
 #[test]
 fn global_services_constraints_limits_and_reservations() {
     // Four daemons; n4 joins only once the global service runs.
-    let (_serial, lab) = swarm(4, &[]);
+    let (_serial, mut lab) = swarm(4, &[]);
     let worker_token = token(&lab, 1, "worker");
     join_ok(&lab, 2, &worker_token, 1);
     join_ok(&lab, 3, &worker_token, 1);
@@ -444,6 +446,52 @@ fn global_services_constraints_limits_and_reservations() {
     );
     let per_node = node_counts(&running(&rows));
     assert!(per_node.values().all(|&n| n == 1), "{per_node:?}");
+
+    // A worker's daemon killed and restarted finds its running containers again: every
+    // container on it belongs to a task running there, each such task has exactly one, and a
+    // task that kept running there kept its container.
+    let n3_containers = |lab: &Lab| -> BTreeSet<String> {
+        let mut v: BTreeSet<String> = containers(lab, 3, "work").into_iter().collect();
+        v.extend(containers(lab, 3, "agent"));
+        v
+    };
+    let before = n3_containers(&lab);
+    assert!(!before.is_empty(), "n3 runs tasks before the restart");
+    lab.kill(3).expect("kill n3's daemon");
+    lab.start(3, &[], &[]).expect("restart n3");
+    let settled = Lab::wait_for(Duration::from_secs(60), || {
+        let mut on_n3 = BTreeSet::new();
+        for svc in ["work", "agent"] {
+            let rows = tasks(&lab, 1, svc)?;
+            on_n3.extend(
+                running(&rows)
+                    .into_iter()
+                    .filter(|t| t.node == "n3")
+                    .map(|t| t.id),
+            );
+        }
+        let cs = n3_containers(&lab);
+        let ids: BTreeSet<String> = cs
+            .iter()
+            .filter_map(|c| c.rsplit('.').next().map(str::to_owned))
+            .collect();
+        (ids == on_n3 && ids.len() == cs.len()).then_some((cs, on_n3))
+    });
+    let (after, on_n3) = settled.unwrap_or_else(|| {
+        panic!(
+            "n3's containers {:?} do not match its running tasks after the restart",
+            n3_containers(&lab)
+        )
+    });
+    for c in &before {
+        let task = c.rsplit('.').next().unwrap_or_default();
+        if on_n3.contains(task) {
+            assert!(
+                after.contains(c),
+                "{c} kept running through the restart: {after:?}"
+            );
+        }
+    }
 
     // A reservation no node can give leaves the task pending, saying why.
     create(

@@ -286,6 +286,8 @@ mod tests {
     #[test]
     fn mounts_and_health_check() {
         let a = create_args(&[
+            "--name",
+            "web",
             "--mount",
             "type=bind,src=/srv/www,dst=/usr/share/nginx/html,readonly",
             "--mount",
