@@ -36,6 +36,8 @@ pub struct Dispatcher {
     seen: Mutex<Seen>,
     /// Commits task statuses in batches.
     pub statuses: Arc<StatusBatcher<RaftStore>>,
+    /// Routes `service logs` requests to nodes and their lines back.
+    pub logs: Arc<crate::logs::LogBroker>,
     /// Turns true when the manager stops: open assignment streams end, so the listener's
     /// graceful shutdown does not wait for them forever.
     closing: tokio::sync::watch::Sender<bool>,
@@ -53,6 +55,7 @@ impl Dispatcher {
     pub fn new(store: RaftStore, period: Duration) -> Arc<Self> {
         Arc::new(Self {
             statuses: StatusBatcher::new(store.clone(), STATUS_TICK),
+            logs: Arc::default(),
             closing: tokio::sync::watch::Sender::new(false),
             store,
             period,
@@ -244,6 +247,34 @@ fn touches_node(e: &flotilla_state::Event, node: &str) -> bool {
 #[tonic::async_trait]
 impl pb::dispatcher_server::Dispatcher for DispatcherApi {
     type AssignmentsStream = AssignmentStream;
+    type LogSubscriptionsStream = crate::logs::SubscriptionStream;
+
+    async fn log_subscriptions(
+        &self,
+        req: Request<pb::LogSubscriptionsRequest>,
+    ) -> Result<Response<Self::LogSubscriptionsStream>, Status> {
+        let d = &self.0;
+        let id = caller(&req)
+            .ok_or_else(|| Status::unauthenticated("a node certificate is required"))?;
+        if !d.store.is_leader() {
+            return Err(not_leader(&d.store));
+        }
+        Ok(Response::new(d.logs.connect_node(&id.node_id)))
+    }
+
+    async fn publish_logs(
+        &self,
+        req: Request<tonic::Streaming<pb::PublishLogsMessage>>,
+    ) -> Result<Response<pb::PublishLogsResponse>, Status> {
+        let d = &self.0;
+        let id = caller(&req)
+            .ok_or_else(|| Status::unauthenticated("a node certificate is required"))?;
+        let mut stream = req.into_inner();
+        while let Some(msg) = stream.message().await? {
+            d.logs.publish(&id.node_id, msg).await?;
+        }
+        Ok(Response::new(pb::PublishLogsResponse {}))
+    }
 
     async fn assignments(
         &self,

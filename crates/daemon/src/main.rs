@@ -13,6 +13,7 @@ mod dispatcher;
 mod fsutil;
 mod identity;
 mod images;
+mod logs;
 mod pki;
 mod server;
 mod supervisor;

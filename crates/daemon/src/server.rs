@@ -71,6 +71,10 @@ pub async fn serve(
             pb::images_server::ImagesServer::new(images).max_decoding_message_size(8 << 20),
         )
         .add_service(pb::containers_server::ContainersServer::new(containers))
+        .add_service(pb::logs_server::LogsServer::new(crate::logs::LogsApi::new(
+            daemon.clone(),
+            true,
+        )))
         .serve_with_incoming_shutdown(UnixListenerStream::new(socket), async move {
             let _ = shutdown.wait_for(|s| *s).await;
         })

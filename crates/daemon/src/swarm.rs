@@ -75,6 +75,7 @@ impl Task {
 /// What a manager runs besides the agent.
 struct ManagerParts {
     raft: Arc<RaftNode>,
+    dispatcher: Arc<Dispatcher>,
     listener: Task,
     supervisor: Task,
 }
@@ -201,11 +202,24 @@ impl Daemon {
             let executor = self.executor.clone();
             member.agent = Some(Task::spawn(move |stop| async move {
                 let session = tokio::spawn(agent::run(me.clone(), stop.clone()));
+                let logs = tokio::spawn(crate::logs::serve_subscriptions(
+                    me.clone(),
+                    executor.clone(),
+                    stop.clone(),
+                ));
                 tasks::run(me, executor, stop).await;
                 let _ = session.await;
+                let _ = logs.await;
             }));
         }
         *self.member.lock().await = Some(member);
+    }
+
+    /// This manager's store and log broker (`None` on workers).
+    pub async fn log_broker(&self) -> Option<(RaftStore, Arc<crate::logs::LogBroker>)> {
+        let member = self.member.lock().await;
+        let parts = member.as_ref()?.manager.as_ref()?;
+        Some((parts.raft.store(), parts.dispatcher.logs.clone()))
     }
 
     /// The leader's node-to-node address, if a heartbeat found it.
@@ -300,6 +314,11 @@ impl Daemon {
         let raft_svc = raft.service();
         let rv = revoked.clone();
         let disp = DispatcherApi(dispatcher.clone());
+        let log_dispatcher = dispatcher.clone();
+        let logs = self
+            .arc()
+            .map(|d| crate::logs::LogsApi::new(d, false))
+            .ok_or_else(|| "the daemon is shutting down".to_owned())?;
         let listener = Task::spawn(move |mut stop| async move {
             let router = tonic::transport::Server::builder()
                 .add_service(InterceptedService::new(
@@ -312,6 +331,10 @@ impl Daemon {
                 ))
                 .add_service(InterceptedService::new(
                     raft_svc,
+                    interceptor(Rule::Managers, rv.clone()),
+                ))
+                .add_service(InterceptedService::new(
+                    pb::logs_server::LogsServer::new(logs),
                     interceptor(Rule::Managers, rv.clone()),
                 ))
                 .add_service(InterceptedService::new(
@@ -333,6 +356,7 @@ impl Daemon {
         tracing::info!(listen_addr = %self.cfg.listen_addr, "serving node-to-node traffic over mutual TLS");
         Ok(ManagerParts {
             raft,
+            dispatcher: log_dispatcher,
             listener,
             supervisor,
         })

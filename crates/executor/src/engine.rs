@@ -122,6 +122,17 @@ fn observed(task_id: TaskId, info: &ContainerInfo) -> Observed {
     Observed { task_id, state }
 }
 
+impl EngineExecutor {
+    /// The log file of `task`'s container, if this node has the container.
+    pub async fn log_path(&self, task: &TaskId) -> Option<std::path::PathBuf> {
+        if !self.names().contains_key(task) {
+            // Not seen since the start: refresh the task → container map.
+            let _ = Executor::list(self).await;
+        }
+        self.find(task).await.ok().flatten().map(|i| i.log_path)
+    }
+}
+
 impl Executor for EngineExecutor {
     async fn list(&self) -> Result<Vec<Observed>, ExecError> {
         let all = self.blocking(|e| e.list(true)).await?;

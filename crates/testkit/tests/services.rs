@@ -493,6 +493,45 @@ fn global_services_constraints_limits_and_reservations() {
         }
     }
 
+    // `service logs` gathers every task's output from the nodes that ran them, stdout to
+    // stdout and stderr to stderr, each line prefixed with the task and its node.
+    create(
+        &lab,
+        1,
+        &[
+            "--name",
+            "talk",
+            "--replicas",
+            "2",
+            IMAGE,
+            "sh",
+            "-c",
+            "echo out-$(hostname); echo err-line >&2; sleep 100000",
+        ],
+    );
+    let rows = wait_tasks(&lab, 1, "talk", "2 running", Duration::from_secs(60), |r| {
+        running(r).len() == 2
+    });
+    let logs = Lab::wait_for(Duration::from_secs(30), || {
+        let out = lab.cli(1, &["service", "logs", "talk"]).ok()?;
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        (out.status.success()
+            && stdout.matches("| out-").count() == 2
+            && stderr.matches("| err-line").count() == 2)
+            .then_some((stdout, stderr))
+    });
+    let (stdout, stderr) = logs.unwrap_or_else(|| {
+        let out = lab.cli(1, &["service", "logs", "talk"]);
+        panic!("service logs talk: {out:?}\n{}", tail(&lab.log(1), 40))
+    });
+    for t in running(&rows) {
+        let prefix = format!("{}.{}@{}", t.name, &t.id[..12], t.node);
+        assert!(stdout.contains(&prefix), "{prefix} in:\n{stdout}");
+        assert!(stderr.contains(&prefix), "{prefix} in:\n{stderr}");
+    }
+    assert!(!stdout.contains("err-line") && !stderr.contains("out-"));
+
     // A reservation no node can give leaves the task pending, saying why.
     create(
         &lab,

@@ -8,6 +8,7 @@ pub mod create;
 pub mod flags;
 pub mod health;
 pub mod inspect;
+pub mod logs;
 pub mod ls;
 pub mod mount;
 pub mod progress;
@@ -22,6 +23,7 @@ pub use create::CreateArgs;
 pub use flags::{RolloutFlags, SpecFlags};
 pub use health::HealthFlags;
 pub use inspect::InspectArgs;
+pub use logs::LogsArgs;
 pub use ls::LsArgs;
 pub use ps::PsArgs;
 pub use rm::RmArgs;
@@ -42,6 +44,8 @@ pub enum ServiceCommand {
     Create(Box<CreateArgs>),
     /// Display detailed information on one or more services.
     Inspect(InspectArgs),
+    /// Fetch the logs of a service's tasks.
+    Logs(LogsArgs),
     /// List services.
     #[command(visible_alias = "list")]
     Ls(LsArgs),
@@ -63,6 +67,7 @@ pub async fn run(cmd: ServiceCommand, host: &str) -> Result<(), CliError> {
     match cmd {
         ServiceCommand::Create(a) => create::run(&a, host).await,
         ServiceCommand::Inspect(a) => inspect::run(&a, host).await,
+        ServiceCommand::Logs(a) => logs::run(&a, host).await,
         ServiceCommand::Ls(a) => ls::run(&a, host).await,
         ServiceCommand::Ps(a) => ps::run(&a, host).await,
         ServiceCommand::Rm(a) => rm::run(&a, host).await,
