@@ -66,6 +66,7 @@ impl Dispatcher {
     /// Ends every open assignment stream and refuses new ones (the manager is stopping).
     pub fn close(&self) {
         self.closing.send_replace(true);
+        self.logs.close();
     }
 
     fn seen(&self) -> std::sync::MutexGuard<'_, Seen> {
@@ -259,7 +260,7 @@ impl pb::dispatcher_server::Dispatcher for DispatcherApi {
         if !d.store.is_leader() {
             return Err(not_leader(&d.store));
         }
-        Ok(Response::new(d.logs.connect_node(&id.node_id)))
+        Ok(Response::new(d.logs.connect_node(&id.node_id)?))
     }
 
     async fn publish_logs(
@@ -270,7 +271,15 @@ impl pb::dispatcher_server::Dispatcher for DispatcherApi {
         let id = caller(&req)
             .ok_or_else(|| Status::unauthenticated("a node certificate is required"))?;
         let mut stream = req.into_inner();
-        while let Some(msg) = stream.message().await? {
+        let mut closing = d.closing.subscribe();
+        loop {
+            let msg = tokio::select! {
+                () = wait_closed(&mut closing) => {
+                    return Err(Status::unavailable("the manager is stopping"));
+                }
+                m = stream.message() => m?,
+            };
+            let Some(msg) = msg else { break };
             d.logs.publish(&id.node_id, msg).await?;
         }
         Ok(Response::new(pb::PublishLogsResponse {}))

@@ -46,6 +46,8 @@ pub struct LogBroker {
     /// Each connected node's subscription stream.
     nodes: Mutex<HashMap<String, mpsc::Sender<Result<pb::LogSubscription, Status>>>>,
     subs: Mutex<HashMap<String, Subscription>>,
+    /// Set when the manager stops: every stream ends, new ones are refused.
+    closed: std::sync::atomic::AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -62,10 +64,21 @@ fn task_name(service: &str, mode: ServiceMode, t: &Task) -> String {
 
 impl LogBroker {
     /// Registers node `node_id`'s subscription stream (replacing an older one).
-    pub fn connect_node(&self, node_id: &str) -> SubscriptionStream {
+    pub fn connect_node(&self, node_id: &str) -> Result<SubscriptionStream, Status> {
+        if self.closed.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(Status::unavailable("the manager is stopping"));
+        }
         let (tx, rx) = mpsc::channel(16);
         lock(&self.nodes).insert(node_id.to_owned(), tx);
-        ReceiverStream::new(rx)
+        Ok(ReceiverStream::new(rx))
+    }
+
+    /// Ends every node's subscription stream and every open request (the manager is
+    /// stopping: the listener's graceful shutdown waits for open streams).
+    pub fn close(&self) {
+        self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
+        lock(&self.nodes).clear();
+        lock(&self.subs).clear();
     }
 
     /// Opens a subscription for `req` and sends it to the nodes that ran the service's tasks.
