@@ -34,23 +34,7 @@ impl ExecSpec {
                 "exec needs a command to run",
             ));
         }
-        for e in &self.env {
-            match e.split_once('=') {
-                Some((k, _)) if !k.is_empty() && !k.contains('\0') => {}
-                _ => {
-                    return Err(EngineError::invalid(
-                        "--env",
-                        format!("{e:?} must be KEY=VALUE with a non-empty KEY"),
-                    ));
-                }
-            }
-        }
-        if !self.workdir.is_empty() && !self.workdir.starts_with('/') {
-            return Err(EngineError::invalid(
-                "--workdir",
-                format!("{:?} must be an absolute path", self.workdir),
-            ));
-        }
+        crate::spec::check_env_and_workdir(&self.env, &self.workdir)?;
         Ok(())
     }
 }

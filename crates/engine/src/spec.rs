@@ -309,23 +309,7 @@ impl RunSpec {
                 ));
             }
         }
-        for e in &self.env {
-            match e.split_once('=') {
-                Some((k, _)) if !k.is_empty() && !k.contains('\0') => {}
-                _ => {
-                    return Err(EngineError::invalid(
-                        "--env",
-                        format!("{e:?} must be KEY=VALUE with a non-empty KEY"),
-                    ));
-                }
-            }
-        }
-        if !self.workdir.is_empty() && !self.workdir.starts_with('/') {
-            return Err(EngineError::invalid(
-                "--workdir",
-                format!("{:?} must be an absolute path", self.workdir),
-            ));
-        }
+        check_env_and_workdir(&self.env, &self.workdir)?;
         if self.memory_bytes != 0 && self.memory_bytes < 6 << 20 {
             return Err(EngineError::invalid(
                 "--memory",
@@ -358,6 +342,29 @@ impl RunSpec {
         }
         Ok(())
     }
+}
+
+/// `-e KEY=VALUE` entries (non-empty key, no NUL) and `-w` (absolute or empty), shared by
+/// container and exec requests.
+pub(crate) fn check_env_and_workdir(env: &[String], workdir: &str) -> Result<()> {
+    for e in env {
+        match e.split_once('=') {
+            Some((k, _)) if !k.is_empty() && !k.contains('\0') => {}
+            _ => {
+                return Err(EngineError::invalid(
+                    "--env",
+                    format!("{e:?} must be KEY=VALUE with a non-empty KEY"),
+                ));
+            }
+        }
+    }
+    if !workdir.is_empty() && !workdir.starts_with('/') {
+        return Err(EngineError::invalid(
+            "--workdir",
+            format!("{workdir:?} must be an absolute path"),
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -57,16 +57,16 @@ impl EngineExecutor {
         self.names.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Runs a blocking engine call on tokio's blocking pool.
+    /// Runs a blocking engine call on tokio's blocking pool; the outer error is the call
+    /// itself failing (a panic), the inner one the engine's answer.
     async fn blocking<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Engine) -> Result<T, EngineError> + Send + 'static,
-    ) -> Result<T, ExecError> {
+    ) -> Result<Result<T, EngineError>, ExecError> {
         let engine = self.engine.clone();
         tokio::task::spawn_blocking(move || f(&engine))
             .await
-            .map_err(|e| ExecError::failure(format!("engine call panicked or was cancelled: {e}")))?
-            .map_err(|e| ExecError::failure(e.to_string()))
+            .map_err(|e| ExecError::failure(format!("engine call panicked or was cancelled: {e}")))
     }
 
     /// The container of `task`, if the engine has it (`None` if not).
@@ -74,13 +74,7 @@ impl EngineExecutor {
         let Some(name) = self.names().get(task).cloned() else {
             return Ok(None);
         };
-        let engine = self.engine.clone();
-        let res = tokio::task::spawn_blocking(move || engine.inspect(&name))
-            .await
-            .map_err(|e| {
-                ExecError::failure(format!("engine call panicked or was cancelled: {e}"))
-            })?;
-        match res {
+        match self.blocking(move |e| e.inspect(&name)).await? {
             Ok(info) => Ok(Some(info)),
             Err(EngineError::NotFound(_)) => Ok(None),
             Err(e) => Err(ExecError::failure(e.to_string())),
@@ -135,7 +129,10 @@ impl EngineExecutor {
 
 impl Executor for EngineExecutor {
     async fn list(&self) -> Result<Vec<Observed>, ExecError> {
-        let all = self.blocking(|e| e.list(true)).await?;
+        let all = self
+            .blocking(|e| e.list(true))
+            .await?
+            .map_err(|e| ExecError::failure(e.to_string()))?;
         let mut out = Vec::new();
         let mut names = self.names();
         for info in &all {
@@ -158,19 +155,18 @@ impl Executor for EngineExecutor {
             .map_err(|e| ExecError::rejection(e.to_string()))?;
         self.ensure_image(&spec.image).await?;
         let name = container_name(task);
-        let engine = self.engine.clone();
         let lookup_name = name.clone();
-        let res = tokio::task::spawn_blocking(move || match engine.create(spec) {
-            Ok(_) => Ok(()),
-            // Made by an earlier attempt whose answer was lost: it is this task's.
-            Err(e) if engine.lookup(&lookup_name).is_ok() => {
-                tracing::debug!(error = %e, "the task's container already exists");
-                Ok(())
-            }
-            Err(e) => Err(e),
-        })
-        .await
-        .map_err(|e| ExecError::failure(format!("engine call panicked or was cancelled: {e}")))?;
+        let res = self
+            .blocking(move |engine| match engine.create(spec) {
+                Ok(_) => Ok(()),
+                // Made by an earlier attempt whose answer was lost: it is this task's.
+                Err(e) if engine.lookup(&lookup_name).is_ok() => {
+                    tracing::debug!(error = %e, "the task's container already exists");
+                    Ok(())
+                }
+                Err(e) => Err(e),
+            })
+            .await?;
         match res {
             Ok(()) => {
                 self.names().insert(task.task.id.clone(), name);
@@ -186,7 +182,10 @@ impl Executor for EngineExecutor {
     async fn start(&self, task: &AssignedTask) -> Result<(), ExecError> {
         let name = container_name(task);
         self.names().insert(task.task.id.clone(), name.clone());
-        let info = self.blocking(move |e| e.start(&name)).await?;
+        let info = self
+            .blocking(move |e| e.start(&name))
+            .await?
+            .map_err(|e| ExecError::failure(e.to_string()))?;
         self.health.watch(&info);
         Ok(())
     }
@@ -204,13 +203,7 @@ impl Executor for EngineExecutor {
         }
         let name = container_name(task);
         let grace = task.task.spec.container_spec.stop_grace_period;
-        let engine = self.engine.clone();
-        let res = tokio::task::spawn_blocking(move || engine.stop(&name, grace))
-            .await
-            .map_err(|e| {
-                ExecError::failure(format!("engine call panicked or was cancelled: {e}"))
-            })?;
-        match res {
+        match self.blocking(move |e| e.stop(&name, grace)).await? {
             Ok(_) | Err(EngineError::NotFound(_)) => Ok(()),
             Err(e) => Err(ExecError::failure(e.to_string())),
         }
@@ -220,13 +213,7 @@ impl Executor for EngineExecutor {
         let Some(name) = self.names().get(task).cloned() else {
             return Ok(());
         };
-        let engine = self.engine.clone();
-        let res = tokio::task::spawn_blocking(move || engine.remove(&name, true))
-            .await
-            .map_err(|e| {
-                ExecError::failure(format!("engine call panicked or was cancelled: {e}"))
-            })?;
-        match res {
+        match self.blocking(move |e| e.remove(&name, true)).await? {
             Ok(id) => {
                 self.health.unwatch(&id);
                 self.names().remove(task);
