@@ -2,7 +2,8 @@
 //! real containers (an image of the host's busybox imported on every node). Scheduling and
 //! spread, scaling, global services following nodes, constraints and limits, a node lost to a
 //! power cut, a partitioned worker, rolling updates within their bounds, automatic and manual
-//! rollback, and a leader killed in the middle of an update. Needs root; fails loudly without.
+//! rollback, a leader killed in the middle of an update, and health checks that gate Running and
+//! replace an unhealthy task. Needs root; fails loudly without.
 
 mod common;
 
@@ -750,4 +751,169 @@ fn rolling_updates_keep_their_bounds_and_roll_back() {
             run.len() == 10 && run.iter().all(|t| t.image == IMAGE)
         },
     );
+}
+
+/// The running container of the task `task_id` on node `i`, by name.
+fn container_of(lab: &Lab, i: usize, service: &str, task_id: &str) -> String {
+    containers(lab, i, service)
+        .into_iter()
+        .find(|n| n.ends_with(&format!(".{task_id}")))
+        .unwrap_or_else(|| panic!("n{i} runs no container for task {task_id} of {service}"))
+}
+
+/// The node index of a node name `n<i>`.
+fn node_index(node: &str) -> usize {
+    node.trim_start_matches('n')
+        .parse()
+        .unwrap_or_else(|_| panic!("not a lab node name: {node:?}"))
+}
+
+#[test]
+fn health_checks_gate_running_and_replace_unhealthy_tasks() {
+    let (_serial, lab) = cluster(1, 1);
+    import_demo_image(&lab, &[1, 2], &[IMAGE]);
+    // Healthy once /ready exists; failures do not count for the first minute, so the tasks
+    // stay Starting until the file appears.
+    create(
+        &lab,
+        1,
+        &[
+            "--name",
+            "hc",
+            "--replicas",
+            "2",
+            "--replicas-max-per-node",
+            "1",
+            "--health-cmd",
+            "test -f /ready",
+            "--health-interval",
+            "200ms",
+            "--health-retries",
+            "2",
+            "--health-start-period",
+            "60s",
+            "--restart-delay",
+            "1s",
+            IMAGE,
+            "sleep",
+            "100000",
+        ],
+    );
+    let starting = |t: &TaskRow| t.wanted() && t.current.starts_with("Starting");
+    let rows = wait_tasks(
+        &lab,
+        1,
+        "hc",
+        "2 tasks starting",
+        Duration::from_secs(60),
+        |r| r.iter().filter(|t| starting(t)).count() == 2,
+    );
+    // Their containers run, but the tasks are not Running while the check fails: 15 probes.
+    let placed: Vec<(usize, String)> = rows
+        .iter()
+        .map(|t| (node_index(&t.node), t.id.clone()))
+        .collect();
+    let names: Vec<String> = placed
+        .iter()
+        .map(|(i, id)| container_of(&lab, *i, "hc", id))
+        .collect();
+    std::thread::sleep(Duration::from_secs(3));
+    let rows = tasks(&lab, 1, "hc").expect("service ps");
+    assert!(
+        rows.iter().filter(|t| starting(t)).count() == 2 && running(&rows).is_empty(),
+        "tasks whose check fails are not Running: {rows:#?}"
+    );
+    let ls = lab
+        .ok(placed[0].0, &["container", "ls"])
+        .expect("container ls");
+    assert!(ls.contains("(health: starting)"), "container ls: {ls}");
+
+    // One container turns healthy: its task runs, the other still starts.
+    lab.ok(
+        placed[0].0,
+        &[
+            "container",
+            "exec",
+            &names[0],
+            "sh",
+            "-c",
+            "echo ok > /ready",
+        ],
+    )
+    .expect("exec touch");
+    let rows = wait_tasks(
+        &lab,
+        1,
+        "hc",
+        "the healthy task running",
+        Duration::from_secs(30),
+        |r| running(r).iter().any(|t| t.id == placed[0].1),
+    );
+    assert!(
+        rows.iter().any(|t| t.id == placed[1].1 && starting(t)),
+        "the other task still waits for its check: {rows:#?}"
+    );
+    lab.ok(
+        placed[1].0,
+        &[
+            "container",
+            "exec",
+            &names[1],
+            "sh",
+            "-c",
+            "echo ok > /ready",
+        ],
+    )
+    .expect("exec touch");
+    wait_tasks(&lab, 1, "hc", "2 running", Duration::from_secs(30), |r| {
+        running(r).len() == 2
+    });
+
+    // A running task whose check starts failing is stopped, marked failed with the reason, and
+    // replaced in its slot by a new task (which starts, unhealthy-free, without /ready).
+    let slot = rows
+        .iter()
+        .find(|t| t.id == placed[1].1)
+        .map(|t| t.name.clone())
+        .expect("task row");
+    lab.ok(
+        placed[1].0,
+        &["container", "exec", &names[1], "busybox", "rm", "/ready"],
+    )
+    .expect("exec rm");
+    let rows = wait_tasks(
+        &lab,
+        1,
+        "hc",
+        "the unhealthy task failed and replaced",
+        Duration::from_secs(60),
+        |r| {
+            let old_failed = r
+                .iter()
+                .any(|t| t.id == placed[1].1 && t.current.starts_with("Failed") && !t.wanted());
+            let replaced = r
+                .iter()
+                .any(|t| t.name == slot && t.id != placed[1].1 && t.wanted());
+            old_failed && replaced
+        },
+    );
+    let old = rows
+        .iter()
+        .find(|t| t.id == placed[1].1)
+        .expect("old task row");
+    assert!(
+        old.error.contains("unhealthy"),
+        "the failure names the health check: {old:#?}"
+    );
+    assert!(
+        running(&rows).iter().any(|t| t.id == placed[0].1),
+        "the healthy task was left alone: {rows:#?}"
+    );
+    let gone = Lab::wait_for(Duration::from_secs(30), || {
+        (!containers(&lab, placed[1].0, "hc")
+            .iter()
+            .any(|n| n == &names[1]))
+        .then_some(())
+    });
+    assert!(gone.is_some(), "the unhealthy container is stopped");
 }
