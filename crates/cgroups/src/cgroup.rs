@@ -247,6 +247,26 @@ impl Cgroup {
         Ok(())
     }
 
+    /// Moves the calling thread into the cgroup: the whole process when it has one thread, as a
+    /// container's first process and an exec helper have (the caller must make sure of that).
+    ///
+    /// On v1 it writes `0` to `tasks` in every hierarchy: moving only the writer itself lets the
+    /// kernel skip the cluster-wide `cgroup_threadgroup_rwsem`, whose write lock waits for an RCU
+    /// grace period (milliseconds) — the price of a write to `cgroup.procs`. v2 has no such door
+    /// (`cgroup.threads` stays inside a threaded domain), so it writes `0` to `cgroup.procs`;
+    /// there, starting the process in the cgroup with `clone3(CLONE_INTO_CGROUP)`
+    /// ([`Cgroup::open_dir_v2`]) avoids the lock altogether.
+    pub fn join_self(&self) -> Result<()> {
+        let file = match &self.backend {
+            Backend::V2 { .. } => "cgroup.procs",
+            Backend::V1 { .. } => "tasks",
+        };
+        for dir in self.paths() {
+            fsio::write(&dir.join(file), "0")?;
+        }
+        Ok(())
+    }
+
     /// The processes in the cgroup and in any cgroup below it (a container with its own cgroup
     /// namespace may create some), in every hierarchy used, sorted, without duplicates. Exited
     /// processes not yet reaped are not listed (the kernel leaves them out of `cgroup.procs`).

@@ -244,8 +244,14 @@ fn enter_and_run(
         });
     }
     let probe = sys::thread_probe().ctx(|| "open /proc/self/status")?;
+    if !sys::single_threaded(&probe).ctx(|| "read /proc/self/status")? {
+        return Err(ContainerError::Io {
+            context: "the exec helper joins the container's cgroup".to_owned(),
+            source: std::io::Error::other("the exec helper must have a single thread"),
+        });
+    }
+    Cgroup::open(&config.cgroup_parent, &config.id)?.join_self()?;
     let helper = i32::try_from(std::process::id()).unwrap_or(i32::MAX);
-    Cgroup::open(&config.cgroup_parent, &config.id)?.add_pid(helper)?;
     for (name, flag, file) in &namespaces {
         nix::sched::setns(file, *flag)
             .ctx(|| format!("join the {name} namespace of container {}", config.id))?;

@@ -16,9 +16,11 @@
 //!    ([`crate::attach`]), and creates the container's stdio: pipes for stdout and stderr, and
 //!    for stdin with `open_stdin` (else `/dev/null`); with `tty`, a socket pair instead, over
 //!    which PID 1 sends the terminal's master side;
-//! 3. unshares its pid namespace for its children only (`CLONE_NEWPID`) and forks once. The child
-//!    is PID 1 of the new pid namespace; it moves itself into the cgroup (writing `0` to
-//!    `cgroup.procs`), takes its stdio, unshares the mount, uts, ipc, net and cgroup namespaces,
+//! 3. unshares its pid namespace for its children only (`CLONE_NEWPID`) and forks once — on
+//!    cgroup v2 straight into the cgroup with `clone3(CLONE_INTO_CGROUP)`. The child is PID 1 of
+//!    the new pid namespace; on v1 it moves itself into the cgroup (writing `0` to `tasks`: see
+//!    [`Cgroup::join_self`] for why not `cgroup.procs`), takes its stdio, unshares the mount,
+//!    uts, ipc, net and cgroup namespaces,
 //!    builds its filesystem (the `mounts` module); with `tty` it opens a terminal on the
 //!    container's own `/dev/pts` (so it is `/dev/pts/0` inside), makes it its stdin, stdout,
 //!    stderr and controlling terminal (`setsid`, `TIOCSCTTY`) and sends the master side to the
@@ -313,12 +315,13 @@ fn start(
         nix::sched::unshare(CloneFlags::CLONE_NEWPID).ctx(|| "unshare the pid namespace")?;
     }
 
-    match sys::fork_single_threaded().ctx(|| "fork the container's first process")? {
+    let (forked, joined) = fork_first_process(cgroup)?;
+    match forked {
         Forked::Child => {
             drop(err_read);
             drop(shim_io);
             drop(pump);
-            run_child(err_write, || child(config, cgroup, child_io))
+            run_child(err_write, || child(config, cgroup, joined, child_io))
         }
         Forked::Parent(pid) => {
             drop(err_write);
@@ -346,6 +349,64 @@ fn start(
                     Err(e)
                 }
             }
+        }
+    }
+}
+
+/// Forks the container's first process: on cgroup v2 straight into its cgroup
+/// (`clone3(CLONE_INTO_CGROUP)`), else (v1, hybrid, or a kernel without it) as a plain fork that
+/// joins the cgroup itself. Also returns whether the child is in the cgroup already.
+fn fork_first_process(cgroup: &Cgroup) -> Result<(Forked, bool)> {
+    let probe = sys::thread_probe().ctx(|| "open /proc/self/status")?;
+    if let Some(dir) = cgroup.open_dir_v2()?
+        && let Some(forked) = sys::fork_into_cgroup(&probe, dir.as_fd())
+            .ctx(|| "clone3 the container's first process into its cgroup")?
+    {
+        return Ok((forked, true));
+    }
+    let forked =
+        sys::fork_single_threaded_with(&probe).ctx(|| "fork the container's first process")?;
+    Ok((forked, false))
+}
+
+/// The hidden subcommand of the test helper binary that runs [`clone_into_cgroup_check`].
+#[doc(hidden)]
+pub const CLONE_CHECK_SUBCOMMAND: &str = "__clone-into-cgroup-check";
+
+/// Checks the path [`fork_first_process`] takes on cgroup v2 hosts: from this process (which
+/// must be single-threaded: a fresh one), starts a child with `clone3(CLONE_INTO_CGROUP)` into
+/// the cgroup v2 directory `dir` and returns the cgroup the child finds itself in (the path of
+/// its `0::` line in `/proc/self/cgroup`); `None` if the kernel has no `clone3` or refuses the
+/// flag. For tests on hybrid hosts, whose runtime never takes this path (their unified
+/// hierarchy has no controller).
+#[doc(hidden)]
+pub fn clone_into_cgroup_check(dir: &Path) -> Result<Option<String>> {
+    let cgroup = File::open(dir).ctx(|| format!("open {}", dir.display()))?;
+    let probe = sys::thread_probe().ctx(|| "open /proc/self/status")?;
+    let (read, write) = pipe()?;
+    let forked = sys::fork_into_cgroup(&probe, cgroup.as_fd())
+        .ctx(|| format!("clone3 into {}", dir.display()))?;
+    match forked {
+        None => Ok(None),
+        Some(Forked::Child) => {
+            let line = fs::read_to_string("/proc/self/cgroup")
+                .ok()
+                .and_then(|t| {
+                    t.lines()
+                        .find_map(|l| l.strip_prefix("0::").map(str::to_owned))
+                })
+                .unwrap_or_default();
+            let _ = rustix::io::write(&write, line.as_bytes());
+            std::process::exit(0)
+        }
+        Some(Forked::Parent(pid)) => {
+            drop(write);
+            let mut found = String::new();
+            File::from(read)
+                .read_to_string(&mut found)
+                .ctx(|| "read the child's cgroup")?;
+            reap(pid);
+            Ok(Some(found))
         }
     }
 }
@@ -561,20 +622,25 @@ pub(crate) fn take_terminal(slave: &OwnedFd) -> Result<()> {
 }
 
 /// The container's first process, from `fork` to `execve`; returns only on failure.
-fn child(config: &ContainerConfig, cgroup: &Cgroup, io: ChildIo) -> ContainerError {
-    match setup_and_exec(config, cgroup, io) {
+fn child(config: &ContainerConfig, cgroup: &Cgroup, joined: bool, io: ChildIo) -> ContainerError {
+    match setup_and_exec(config, cgroup, joined, io) {
         Ok(never) => match never {},
         Err(e) => e,
     }
 }
 
 /// See [`child`].
-fn setup_and_exec(config: &ContainerConfig, cgroup: &Cgroup, io: ChildIo) -> Result<Infallible> {
+fn setup_and_exec(
+    config: &ContainerConfig,
+    cgroup: &Cgroup,
+    joined: bool,
+    io: ChildIo,
+) -> Result<Infallible> {
     let _ = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
-    // Join the cgroup before anything is allocated in the container's name; `0` is the writer.
-    for dir in cgroup.paths() {
-        let procs = dir.join("cgroup.procs");
-        fs::write(&procs, "0").ctx(|| format!("write 0 to {}", procs.display()))?;
+    // Join the cgroup, unless cloned into it, before anything is allocated in the container's
+    // name (this process has one thread: it was forked from the single-threaded shim).
+    if !joined {
+        cgroup.join_self()?;
     }
     let console = match io {
         ChildIo::Pipes {

@@ -84,6 +84,8 @@ pub use config::{
 };
 pub use error::{ContainerError, Result};
 pub use exec::{EXEC_SUBCOMMAND, exec_main};
+#[doc(hidden)]
+pub use init::{CLONE_CHECK_SUBCOMMAND, clone_into_cgroup_check};
 pub use init::{HELPER_SUBCOMMAND, helper_main};
 pub use logs::{LogFollower, LogRecord, Stream, read_logs};
 pub use runtime::{Container, DEFAULT_START_TIMEOUT, KILL_WAIT, Runtime, Status};

@@ -16,11 +16,23 @@ pub(crate) enum Forked {
     Child,
 }
 
-/// Whether the calling process has a single thread (`Threads:` of `/proc/self/status`).
-fn single_threaded(status: &std::fs::File) -> io::Result<bool> {
-    use std::io::Read;
-    let mut text = String::new();
-    (&*status).read_to_string(&mut text)?;
+/// Whether the calling process has a single thread (`Threads:` of `/proc/self/status`, read from
+/// its start whatever was read of `status` before).
+pub(crate) fn single_threaded(status: &std::fs::File) -> io::Result<bool> {
+    use std::os::unix::fs::FileExt;
+    let mut buf = vec![0u8; 4096];
+    let mut len = 0;
+    loop {
+        if len == buf.len() {
+            buf.resize(len * 2, 0);
+        }
+        let n = status.read_at(&mut buf[len..], len as u64)?;
+        if n == 0 {
+            break;
+        }
+        len += n;
+    }
+    let text = String::from_utf8_lossy(&buf[..len]);
     Ok(text
         .lines()
         .find_map(|l| l.strip_prefix("Threads:"))
@@ -54,6 +66,76 @@ pub(crate) fn fork_single_threaded_with(probe: &std::fs::File) -> io::Result<For
         Ok(nix::unistd::ForkResult::Parent { child }) => Ok(Forked::Parent(child.as_raw())),
         Ok(nix::unistd::ForkResult::Child) => Ok(Forked::Child),
         Err(errno) => Err(errno.into()),
+    }
+}
+
+/// `struct clone_args` of `clone3(2)`, up to `cgroup` (`CLONE_ARGS_SIZE_VER2`).
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+/// `CLONE_INTO_CGROUP` (Linux 5.7).
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// Like [`fork_single_threaded_with`], but the child starts as a member of the cgroup v2 whose
+/// directory `cgroup` is open: `clone3(CLONE_INTO_CGROUP)`, which takes only the read side of the
+/// kernel's threadgroup lock (writing to `cgroup.procs` takes its write side and waits for an RCU
+/// grace period). `Ok(None)` if the kernel has no `clone3` or refuses the flag (`ENOSYS`, `E2BIG`,
+/// `EINVAL`): the caller then forks and joins by writing to `cgroup.procs`.
+pub(crate) fn fork_into_cgroup(
+    probe: &std::fs::File,
+    cgroup: BorrowedFd<'_>,
+) -> io::Result<Option<Forked>> {
+    if !single_threaded(probe)? {
+        return Err(io::Error::other(
+            "refusing to fork a multi-threaded process (the container helper must run in a fresh process)",
+        ));
+    }
+    let fd = u64::try_from(cgroup.as_raw_fd())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "negative cgroup descriptor"))?;
+    let args = CloneArgs {
+        flags: CLONE_INTO_CGROUP,
+        exit_signal: libc::SIGCHLD as u64,
+        cgroup: fd,
+        ..CloneArgs::default()
+    };
+    // SAFETY: without CLONE_VM (and with no stack given) clone3 duplicates the address space like
+    // fork, and the child returns 0 on its own copy of this stack. The process has one thread
+    // (checked above), so no lock can be held by a vanished thread and the child may run any
+    // code. `args` is a valid `clone_args` of the size passed, read by the kernel during the call.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &args as *const CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    match rc {
+        0 => Ok(Some(Forked::Child)),
+        pid if pid > 0 => {
+            Ok(Some(Forked::Parent(i32::try_from(pid).map_err(|_| {
+                io::Error::other("clone3 returned an impossible pid")
+            })?)))
+        }
+        _ => {
+            let err = io::Error::last_os_error();
+            match err.raw_os_error() {
+                Some(libc::ENOSYS | libc::E2BIG | libc::EINVAL) => Ok(None),
+                _ => Err(err),
+            }
+        }
     }
 }
 

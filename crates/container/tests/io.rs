@@ -306,6 +306,46 @@ fn exec_runs_inside_the_container_with_its_hardening() {
 }
 
 #[test]
+fn pid_1_and_exec_processes_are_in_the_container_cgroup() {
+    let fx = Fixture::new();
+    let container = sleeper(&fx, "member");
+    let cgroup = container.cgroup().expect("the container's cgroup");
+    let relative = cgroup.relative_path().display().to_string();
+    // Seen from the host: PID 1 is in the container's cgroup in every hierarchy (the joins write
+    // to v1's `tasks` or clone3 into the v2 directory, not to `cgroup.procs`).
+    let pid = container.pid().expect("pid 1");
+    let host_view = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).expect("cgroup file");
+    let members = |text: &str, want: &str| {
+        text.lines()
+            .filter(|l| {
+                let controllers = l.split(':').nth(1).unwrap_or_default();
+                ["memory", "pids", "freezer"]
+                    .iter()
+                    .any(|c| controllers.split(',').any(|x| x == *c))
+                    || l.starts_with("0::") && cgroup.path_v2().is_some()
+            })
+            .all(|l| l.rsplit(':').next() == Some(want))
+            && !text.is_empty()
+    };
+    assert!(
+        members(&host_view, &format!("/{relative}")),
+        "PID 1 is not in /{relative}: {host_view}"
+    );
+    // An exec'd process too, as it sees itself (its cgroup namespace is rooted at the cgroup).
+    let (code, stdout, stderr) = exec(&fx, &container, command(&["cat", "/proc/self/cgroup"]));
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        members(&stdout, "/"),
+        "the exec'd process is not in the container's cgroup: {stdout}"
+    );
+    assert!(
+        cgroup.pids().expect("pids").contains(&pid),
+        "cgroup.procs lists PID 1"
+    );
+    delete_and_check(&fx, container);
+}
+
+#[test]
 fn exec_exit_codes() {
     let fx = Fixture::new();
     let container = sleeper(&fx, "codes");

@@ -329,3 +329,56 @@ fn a_restarted_daemon_re_adopts_running_containers() {
     assert_eq!(again.status().expect("status"), Status::Exited(exit));
     delete_and_check(&fx, again);
 }
+
+/// Where the unified (cgroup v2) hierarchy is mounted: `/sys/fs/cgroup` on v2 hosts,
+/// `/sys/fs/cgroup/unified` on hybrid ones.
+fn cgroup2_mount() -> Option<std::path::PathBuf> {
+    let text = fs::read_to_string("/proc/self/mountinfo").ok()?;
+    text.lines().find_map(|line| {
+        let (left, right) = line.split_once(" - ")?;
+        (right.split(' ').next() == Some("cgroup2"))
+            .then(|| left.split(' ').nth(4).map(std::path::PathBuf::from))
+            .flatten()
+    })
+}
+
+/// Removes a test cgroup directory, also when the test fails.
+struct CgroupDir(std::path::PathBuf);
+
+impl Drop for CgroupDir {
+    fn drop(&mut self) {
+        if let Err(e) = fs::remove_dir(&self.0) {
+            eprintln!("cannot remove {}: {e}", self.0.display());
+        }
+    }
+}
+
+#[test]
+fn clone3_starts_the_first_process_inside_a_v2_cgroup() {
+    common::require_root();
+    // The runtime takes this path on cgroup v2 hosts; on a hybrid host it is checked against the
+    // unified hierarchy, which needs no controller for membership.
+    let root = cgroup2_mount().expect(
+        "no cgroup2 hierarchy is mounted (neither a v2 host nor a hybrid one): cannot check \
+         clone3(CLONE_INTO_CGROUP)",
+    );
+    let name = format!("flotilla-clone3-check-{}", std::process::id());
+    let dir = CgroupDir(root.join(&name));
+    fs::create_dir(&dir.0).unwrap_or_else(|e| panic!("mkdir {}: {e}", dir.0.display()));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_flotilla-container-init"))
+        .arg(flotilla_container::CLONE_CHECK_SUBCOMMAND)
+        .arg(&dir.0)
+        .output()
+        .expect("run the helper binary");
+    assert!(
+        out.status.success(),
+        "clone3 check failed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let found = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert!(
+        found.ends_with(&format!("/{name}")),
+        "the child started in {found:?}, not in {name}"
+    );
+}

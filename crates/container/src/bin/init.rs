@@ -17,6 +17,20 @@ fn main() {
         [_, sub, request] if sub.as_os_str() == flotilla_container::EXEC_SUBCOMMAND => {
             flotilla_container::exec_main(&PathBuf::from(request))
         }
+        // For the tests only: the clone3(CLONE_INTO_CGROUP) path of cgroup v2 hosts.
+        [_, sub, dir] if sub.as_os_str() == flotilla_container::CLONE_CHECK_SUBCOMMAND => {
+            match flotilla_container::clone_into_cgroup_check(std::path::Path::new(dir)) {
+                Ok(Some(cgroup)) => println!("{cgroup}"),
+                Ok(None) => {
+                    eprintln!("clone3(CLONE_INTO_CGROUP) is not supported by this kernel");
+                    std::process::exit(3);
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    std::process::exit(1);
+                }
+            }
+        }
         _ => {
             eprintln!(
                 "usage: flotilla-container-init {} <state dir>/config.json\n       \
