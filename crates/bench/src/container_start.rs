@@ -5,12 +5,13 @@
 //! host's busybox-static: spawn → command running (ours: `create_and_start` returns once the
 //! command was exec'd; runc: `runc run -d` returns once its process started), and spawn → exit
 //! of `/bin/true` (ours: start, wait for the exit status, delete; runc: `runc run`, which also
-//! deletes). Also the resident memory of one shim.
+//! deletes). Also the memory of one shim. The helper and shim are the `flotilla` binary itself,
+//! re-executed with its hidden `__container-init` subcommand, exactly as the daemon starts them.
 
 use anyhow::{Context, bail};
 use flotilla_container::{ContainerConfig, Rootfs, Runtime};
 use std::os::unix::fs::symlink;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -23,6 +24,10 @@ pub struct Args {
     /// The runc binary to compare with.
     #[arg(long, default_value = "runc")]
     runc: String,
+    /// The `flotilla` binary, which the runtime starts as each container's helper and shim, as
+    /// the daemon does (default: `flotilla` next to this program).
+    #[arg(long, value_name = "PATH")]
+    flotilla: Option<PathBuf>,
 }
 
 fn rootfs(dir: &Path) -> anyhow::Result<()> {
@@ -118,10 +123,35 @@ fn runc_cleanup(runc: &str, id: &str) {
     }
 }
 
-fn shim_rss_kib(pid: i32) -> Option<u64> {
+/// One shim's memory, in KiB: what `ps` shows (VmRSS, and its anonymous and file-backed parts),
+/// its proportional share (Pss), and what each further container costs (Private_Dirty: pages
+/// written by this shim alone — mostly the binary's relocated read-only data; the code and the
+/// libraries are page cache shared with the daemon and every other shim).
+#[derive(Debug, Clone, Copy)]
+struct ShimMemory {
+    rss: u64,
+    rss_anon: u64,
+    rss_file: u64,
+    pss: u64,
+    private_dirty: u64,
+}
+
+/// The `key:` value (KiB) of a `/proc` file in `status` format.
+fn kib_field(text: &str, key: &str) -> Option<u64> {
+    let line = text.lines().find(|l| l.starts_with(key))?;
+    line[key.len()..].split_whitespace().next()?.parse().ok()
+}
+
+fn shim_memory(pid: i32) -> Option<ShimMemory> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
+    let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
+    Some(ShimMemory {
+        rss: kib_field(&status, "VmRSS:")?,
+        rss_anon: kib_field(&status, "RssAnon:")?,
+        rss_file: kib_field(&status, "RssFile:")?,
+        pss: kib_field(&rollup, "Pss:")?,
+        private_dirty: kib_field(&rollup, "Private_Dirty:")?,
+    })
 }
 
 /// Runs the benchmark.
@@ -134,7 +164,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .tempdir_in("/var/tmp")?;
     let root = tmp.path().join("rootfs");
     rootfs(&root)?;
-    let exe = std::env::current_exe()?;
+    let exe = crate::flotilla_binary(args.flotilla.as_deref())?;
     let cgroup_root = format!("flotilla-bench-{}", std::process::id());
     let rt = Runtime::new(
         tmp.path().join("state"),
@@ -203,7 +233,7 @@ fn measure(args: &Args, rt: &Runtime, root: &Path, tmp: &Path) -> anyhow::Result
         ))?;
         ours_run.push(t0.elapsed());
         if rss.is_none() {
-            rss = c.shim_pid().and_then(shim_rss_kib);
+            rss = c.shim_pid().and_then(shim_memory);
         }
         c.delete()?;
         let id = format!("fb-sleep-{i}");
@@ -213,9 +243,11 @@ fn measure(args: &Args, rt: &Runtime, root: &Path, tmp: &Path) -> anyhow::Result
     report("spawn -> /bin/true exited", ours_exit, theirs_exit);
     report("spawn -> command running", ours_run, theirs_run);
     match rss {
-        Some(kib) => {
-            println!("shim resident memory: {kib} KiB (VmRSS of one shim with a running container)")
-        }
+        Some(m) => println!(
+            "shim memory (one shim with a running container): VmRSS {} KiB (anon {} KiB, file {} KiB); \
+             Pss {} KiB; per container (private dirty) {} KiB",
+            m.rss, m.rss_anon, m.rss_file, m.pss, m.private_dirty
+        ),
         None => println!("shim resident memory: not measured (no shim pid)"),
     }
     Ok(())

@@ -5,7 +5,9 @@ mod container_start;
 mod raft_commit;
 mod swarm_services;
 
+use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Debug, Parser)]
@@ -32,18 +34,24 @@ enum Bench {
     SwarmServices(swarm_services::Args),
 }
 
-fn main() -> ExitCode {
-    // The container runtime re-executes this binary as each container's helper and shim.
-    let mut argv = std::env::args_os();
-    if argv
-        .nth(1)
-        .is_some_and(|a| a == flotilla_container::HELPER_SUBCOMMAND)
-    {
-        match argv.next() {
-            Some(config) => flotilla_container::helper_main(std::path::Path::new(&config)),
-            None => return ExitCode::FAILURE,
-        }
+/// The `flotilla` binary the benchmarks run: `explicit`, or `flotilla` next to this program.
+fn flotilla_binary(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
+    let flotilla = match explicit {
+        Some(p) => p.to_path_buf(),
+        None => std::env::current_exe()
+            .context("cannot find this program's own path")?
+            .with_file_name("flotilla"),
+    };
+    if !flotilla.is_file() {
+        bail!(
+            "{} is not a file: build it (cargo build --release -p flotilla-daemon) or pass --flotilla PATH",
+            flotilla.display()
+        );
     }
+    Ok(flotilla)
+}
+
+fn main() -> ExitCode {
     let cli = Cli::parse();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -137,18 +137,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         bail!("--sizes needs replica counts of at least 1, e.g. 1,10,50");
     }
     let poll = Duration::from_millis(args.poll_ms);
-    let flotilla = match &args.flotilla {
-        Some(p) => p.clone(),
-        None => std::env::current_exe()
-            .context("cannot find this program's own path")?
-            .with_file_name("flotilla"),
-    };
-    if !flotilla.is_file() {
-        bail!(
-            "{} is not a file: build it (cargo build --release -p flotilla-daemon) or pass --flotilla PATH",
-            flotilla.display()
-        );
-    }
+    let flotilla = crate::flotilla_binary(args.flotilla.as_deref())?;
     if !Path::new(BUSYBOX).is_file() {
         bail!("{BUSYBOX} is missing: install Debian's busybox-static");
     }
