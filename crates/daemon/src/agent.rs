@@ -3,6 +3,7 @@
 //! between 50 % and 80 % of the certificate's life, or at once when the cluster wants this node
 //! in another role (promotion, demotion).
 
+use crate::pki::ManagerChannel;
 use crate::swarm::Daemon;
 use flotilla_ca::Role;
 use flotilla_proto::pb;
@@ -19,6 +20,7 @@ pub async fn run(daemon: Arc<Daemon>, mut stop: watch::Receiver<bool>) {
     let mut leader_hint: Option<String> = None;
     let mut next_candidate = 0usize;
     let mut backoff = Duration::from_millis(100);
+    let mut channel = ManagerChannel::default();
     let mut renew_at = renewal_deadline(&daemon);
     loop {
         if *stop.borrow() {
@@ -53,7 +55,7 @@ pub async fn run(daemon: Arc<Daemon>, mut stop: watch::Receiver<bool>) {
             addr: daemon.advertise_ip().to_string(),
             description: Some(daemon.description().into()),
         };
-        let result = match tls.manager_channel(&addr) {
+        let result = match channel.get(&tls, &addr) {
             Ok(ch) => {
                 let mut client = DispatcherClient::new(ch);
                 let mut r = tonic::Request::new(req);
@@ -95,6 +97,7 @@ pub async fn run(daemon: Arc<Daemon>, mut stop: watch::Receiver<bool>) {
                         .next()
                         .map(str::to_owned);
                 } else {
+                    channel.reset();
                     daemon.set_leader_hint(None);
                     tracing::debug!(%addr, error = %status, "heartbeat failed");
                     sleep_or_stop(&mut stop, backoff).await;

@@ -26,8 +26,9 @@ pub const MISSED_HEARTBEATS: u32 = 3;
 
 /// How often an assignment stream checks that this manager still leads.
 const LEADERSHIP_CHECK: Duration = Duration::from_millis(250);
-/// Status batches are committed this often.
-pub const STATUS_TICK: Duration = Duration::from_millis(50);
+/// Status batches are committed at most this often (the batcher's default: a status that
+/// arrives when the last batch is older waits for nothing).
+pub const STATUS_TICK: Duration = flotilla_dispatcher::batcher::DEFAULT_TICK;
 
 /// The dispatcher.
 pub struct Dispatcher {

@@ -158,3 +158,41 @@ impl NodeTls {
         flotilla_raft::Connector::new(move |addr| me.manager_channel(addr))
     }
 }
+
+/// A channel to the leader kept between calls (one TCP and TLS handshake, not one per call),
+/// for a loop that calls the same manager again and again (heartbeats, status reports). It is
+/// made anew when the address changes, when this node's TLS state or certificate changes (a
+/// renewed certificate is shown from the next call on, a role change with it), and after a
+/// failed call ([`ManagerChannel::reset`]).
+#[derive(Default)]
+pub struct ManagerChannel {
+    /// The channel, and what it was made for: the TLS state, the certificate's serial, the
+    /// address.
+    cached: Option<(Arc<NodeTls>, String, String, tonic::transport::Channel)>,
+}
+
+impl ManagerChannel {
+    /// The channel to `addr` with `tls`'s current certificate.
+    pub fn get(
+        &mut self,
+        tls: &Arc<NodeTls>,
+        addr: &str,
+    ) -> Result<tonic::transport::Channel, String> {
+        let serial = tls.identity().serial_hex;
+        if let Some((t, s, a, channel)) = &self.cached
+            && Arc::ptr_eq(t, tls)
+            && *s == serial
+            && a == addr
+        {
+            return Ok(channel.clone());
+        }
+        let channel = tls.manager_channel(addr)?;
+        self.cached = Some((tls.clone(), serial, addr.to_owned(), channel.clone()));
+        Ok(channel)
+    }
+
+    /// Forgets the channel: the next [`ManagerChannel::get`] connects again.
+    pub fn reset(&mut self) {
+        self.cached = None;
+    }
+}

@@ -8,6 +8,7 @@
 //! - the *status* loop keeps every status the agent reported until the leader acknowledged it,
 //!   merging newer reports for the same task, so a report is never lost to a leader change.
 
+use crate::pki::ManagerChannel;
 use crate::swarm::Daemon;
 use flotilla_agent::{Agent, AssignedTask, AssignmentUpdate};
 use flotilla_executor::EngineExecutor;
@@ -134,6 +135,7 @@ async fn report(
 ) {
     let mut pending: BTreeMap<TaskId, TaskStatus> = BTreeMap::new();
     let mut backoff = Duration::from_millis(50);
+    let mut channel = ManagerChannel::default();
     loop {
         if pending.is_empty() {
             tokio::select! {
@@ -148,12 +150,13 @@ async fn report(
         while let Ok(b) = reports.try_recv() {
             merge(&mut pending, b);
         }
-        match send(&daemon, &pending).await {
+        match send(&daemon, &mut channel, &pending).await {
             Ok(()) => {
                 pending.clear();
                 backoff = Duration::from_millis(50);
             }
             Err(e) => {
+                channel.reset();
                 tracing::debug!(error = %e, tasks = pending.len(), "status report not delivered; will retry");
                 tokio::select! {
                     _ = stop.wait_for(|s| *s) => return,
@@ -178,10 +181,14 @@ fn merge(pending: &mut BTreeMap<TaskId, TaskStatus>, batch: Vec<(TaskId, TaskSta
     }
 }
 
-async fn send(daemon: &Daemon, pending: &BTreeMap<TaskId, TaskStatus>) -> Result<(), String> {
+async fn send(
+    daemon: &Daemon,
+    channel: &mut ManagerChannel,
+    pending: &BTreeMap<TaskId, TaskStatus>,
+) -> Result<(), String> {
     let tls = daemon.tls().await.ok_or("no certificate yet")?;
     let leader = daemon.leader_hint().ok_or("no leader known yet")?;
-    let mut client = DispatcherClient::new(tls.manager_channel(&leader)?);
+    let mut client = DispatcherClient::new(channel.get(&tls, &leader)?);
     let mut req = tonic::Request::new(pb::UpdateTaskStatusRequest {
         updates: pending
             .iter()
