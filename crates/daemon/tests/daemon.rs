@@ -262,7 +262,43 @@ fn bad_input_names_the_field_and_writes_nothing() {
             ],
             "no-such-flag",
         ),
+        // Conflicting flags, and no image at all.
+        (
+            &[
+                "service",
+                "create",
+                "--name",
+                "x",
+                "--mode",
+                "global",
+                "--replicas",
+                "3",
+                NO_PULL,
+            ],
+            "--replicas can only be used with replicated",
+        ),
+        (&["service", "create", "--name", "x"], "<IMAGE>"),
+        // A refused update changes nothing.
+        (
+            &["service", "update", "--replicas", "-2", "web"],
+            "replicas",
+        ),
+        (
+            &[
+                "service",
+                "update",
+                "--constraint-add",
+                "node.shoe==red",
+                "web",
+            ],
+            "constraint",
+        ),
+        (
+            &["service", "update", "--image", "Bad:Image:", "web"],
+            "image",
+        ),
     ];
+    let before = d.ok(&["service", "inspect", "web"]);
     for (args, word) in cases {
         let out = d.cli(args);
         let err = String::from_utf8_lossy(&out.stderr);
@@ -274,6 +310,11 @@ fn bad_input_names_the_field_and_writes_nothing() {
     }
     let ids = d.ok(&["service", "ls", "-q"]);
     assert_eq!(ids.lines().count(), 1, "nothing else was written: {ids}");
+    assert_eq!(
+        d.ok(&["service", "inspect", "web"]),
+        before,
+        "the refused updates left the service as it was"
+    );
 }
 
 #[test]
