@@ -244,12 +244,8 @@ fn enter_and_run(
         });
     }
     let probe = sys::thread_probe().ctx(|| "open /proc/self/status")?;
-    if !sys::single_threaded(&probe).ctx(|| "read /proc/self/status")? {
-        return Err(ContainerError::Io {
-            context: "the exec helper joins the container's cgroup".to_owned(),
-            source: std::io::Error::other("the exec helper must have a single thread"),
-        });
-    }
+    // Joining through v1's `tasks` moves only the calling thread.
+    sys::ensure_single_threaded(&probe).ctx(|| "join the container's cgroup")?;
     Cgroup::open(&config.cgroup_parent, &config.id)?.join_self()?;
     let helper = i32::try_from(std::process::id()).unwrap_or(i32::MAX);
     for (name, flag, file) in &namespaces {

@@ -18,7 +18,7 @@ pub(crate) enum Forked {
 
 /// Whether the calling process has a single thread (`Threads:` of `/proc/self/status`, read from
 /// its start whatever was read of `status` before).
-pub(crate) fn single_threaded(status: &std::fs::File) -> io::Result<bool> {
+fn single_threaded(status: &std::fs::File) -> io::Result<bool> {
     use std::os::unix::fs::FileExt;
     let mut buf = vec![0u8; 4096];
     let mut len = 0;
@@ -39,6 +39,17 @@ pub(crate) fn single_threaded(status: &std::fs::File) -> io::Result<bool> {
         .is_some_and(|n| n.trim() == "1"))
 }
 
+/// Refuses to go on in a process with more than one thread: a fork copies only the calling
+/// thread, and a lock another thread held would stay locked in the child.
+pub(crate) fn ensure_single_threaded(probe: &std::fs::File) -> io::Result<()> {
+    if single_threaded(probe)? {
+        return Ok(());
+    }
+    Err(io::Error::other(
+        "refusing to fork a multi-threaded process (the container helper must run in a fresh process)",
+    ))
+}
+
 /// Opens this process's `/proc/self/status`, for [`fork_single_threaded_with`]: a file opened
 /// before joining a container's mount namespace still describes this process afterwards, when
 /// `/proc` is the container's and no longer shows it.
@@ -54,11 +65,7 @@ pub(crate) fn fork_single_threaded() -> io::Result<Forked> {
 
 /// [`fork_single_threaded`], reading the thread count through `probe` (from [`thread_probe`]).
 pub(crate) fn fork_single_threaded_with(probe: &std::fs::File) -> io::Result<Forked> {
-    if !single_threaded(probe)? {
-        return Err(io::Error::other(
-            "refusing to fork a multi-threaded process (the container helper must run in a fresh process)",
-        ));
-    }
+    ensure_single_threaded(probe)?;
     // SAFETY: the process has one thread (checked just above; nothing in the helper starts
     // threads), so the child is a complete copy with no lock held by a vanished thread, and may
     // run arbitrary code.
@@ -98,11 +105,7 @@ pub(crate) fn fork_into_cgroup(
     probe: &std::fs::File,
     cgroup: BorrowedFd<'_>,
 ) -> io::Result<Option<Forked>> {
-    if !single_threaded(probe)? {
-        return Err(io::Error::other(
-            "refusing to fork a multi-threaded process (the container helper must run in a fresh process)",
-        ));
-    }
+    ensure_single_threaded(probe)?;
     let fd = u64::try_from(cgroup.as_raw_fd())
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "negative cgroup descriptor"))?;
     let args = CloneArgs {
