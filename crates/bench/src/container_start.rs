@@ -123,17 +123,17 @@ fn runc_cleanup(runc: &str, id: &str) {
     }
 }
 
-/// One shim's memory, in KiB: what `ps` shows (VmRSS, and its anonymous and file-backed parts),
-/// its proportional share (Pss), and what each further container costs (Private_Dirty: pages
-/// written by this shim alone — mostly the binary's relocated read-only data; the code and the
-/// libraries are page cache shared with the daemon and every other shim).
+/// One shim's memory, in KiB: what `ps` shows (VmRSS), split into its anonymous pages (the
+/// shim's own — heap, stack, the binary's relocated read-only data: what each further container
+/// costs) and its file-backed pages (the binary's code and the libraries: page cache shared with
+/// the daemon and every other shim), and its proportional share (Pss). Private_Dirty is not used:
+/// it also counts page cache not yet written back, as a freshly built binary's is.
 #[derive(Debug, Clone, Copy)]
 struct ShimMemory {
     rss: u64,
     rss_anon: u64,
     rss_file: u64,
     pss: u64,
-    private_dirty: u64,
 }
 
 /// The `key:` value (KiB) of a `/proc` file in `status` format.
@@ -150,7 +150,6 @@ fn shim_memory(pid: i32) -> Option<ShimMemory> {
         rss_anon: kib_field(&status, "RssAnon:")?,
         rss_file: kib_field(&status, "RssFile:")?,
         pss: kib_field(&rollup, "Pss:")?,
-        private_dirty: kib_field(&rollup, "Private_Dirty:")?,
     })
 }
 
@@ -244,9 +243,9 @@ fn measure(args: &Args, rt: &Runtime, root: &Path, tmp: &Path) -> anyhow::Result
     report("spawn -> command running", ours_run, theirs_run);
     match rss {
         Some(m) => println!(
-            "shim memory (one shim with a running container): VmRSS {} KiB (anon {} KiB, file {} KiB); \
-             Pss {} KiB; per container (private dirty) {} KiB",
-            m.rss, m.rss_anon, m.rss_file, m.pss, m.private_dirty
+            "shim memory (one shim with a running container): VmRSS {} KiB = anonymous {} KiB \
+             (its own: the cost per container) + file-backed {} KiB (shared page cache); Pss {} KiB",
+            m.rss, m.rss_anon, m.rss_file, m.pss
         ),
         None => println!("shim resident memory: not measured (no shim pid)"),
     }

@@ -136,7 +136,18 @@ impl Cgroup {
                 }
             }
         }
-        if let Err(e) = cgroup.set_limits(limits) {
+        let restricted = match &cgroup.backend {
+            Backend::V1 {
+                dirs:
+                    v1::Dirs {
+                        devices: Some(devices),
+                        ..
+                    },
+                ..
+            } => v1::restrict_devices(devices),
+            _ => Ok(()),
+        };
+        if let Err(e) = restricted.and_then(|()| cgroup.set_limits(limits)) {
             rollback(&created);
             return Err(e);
         }
@@ -146,7 +157,13 @@ impl Cgroup {
 
     /// [`Cgroup::open`] on a given layout.
     pub(crate) fn open_in(layout: &Layout, parent: &str, name: &str) -> Result<Cgroup> {
-        let cgroup = Self::at(layout, relative(parent, name)?);
+        let mut cgroup = Self::at(layout, relative(parent, name)?);
+        // A cgroup made before flotilla used the devices controller has no directory there.
+        if let Backend::V1 { dirs, .. } = &mut cgroup.backend
+            && dirs.devices.as_ref().is_some_and(|d| !fsio::is_dir(d))
+        {
+            dirs.devices = None;
+        }
         if let Some(missing) = cgroup.paths().into_iter().find(|dir| !fsio::is_dir(dir)) {
             return Err(CgroupError::NotFound {
                 path: missing.to_path_buf(),
@@ -168,6 +185,7 @@ impl Cgroup {
                 cpuacct,
                 pids,
                 freezer,
+                devices,
             } => Backend::V1 {
                 hybrid: *hybrid,
                 dirs: v1::Dirs {
@@ -176,6 +194,7 @@ impl Cgroup {
                     cpuacct: cpuacct.join(&relative),
                     pids: pids.join(&relative),
                     freezer: freezer.join(&relative),
+                    devices: devices.as_ref().map(|d| d.join(&relative)),
                 },
             },
         };
@@ -744,6 +763,7 @@ mod tests {
             cpuacct: mount("cpu,cpuacct"),
             pids: mount("pids"),
             freezer: mount("freezer"),
+            devices: None,
         };
         let cgroup = Cgroup::create_in(&layout, "flotilla-n1/containers", "c1", &Limits::default())
             .expect("create");

@@ -24,6 +24,9 @@ pub(crate) const DEFAULT_ROOT: &str = "/sys/fs/cgroup";
 /// The v1 controllers a container's cgroup is created under, in this order.
 pub(crate) const V1_CONTROLLERS: [&str; 5] = ["memory", "cpu", "cpuacct", "pids", "freezer"];
 
+/// The v1 device controller: used when mounted (Docker's device allow-list), not required.
+pub(crate) const V1_DEVICES: &str = "devices";
+
 /// One cgroup mount.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Mount {
@@ -67,6 +70,8 @@ pub(crate) enum Layout {
         pids: PathBuf,
         /// Mount point of the freezer hierarchy.
         freezer: PathBuf,
+        /// Mount point of the devices hierarchy, when it is mounted.
+        devices: Option<PathBuf>,
     },
 }
 
@@ -86,10 +91,14 @@ impl Layout {
                 cpuacct,
                 pids,
                 freezer,
+                devices,
                 ..
             } => {
-                let mut out: Vec<&Path> = Vec::with_capacity(5);
-                for p in [memory, cpu, cpuacct, pids, freezer] {
+                let mut out: Vec<&Path> = Vec::with_capacity(6);
+                for p in [memory, cpu, cpuacct, pids, freezer]
+                    .into_iter()
+                    .chain(devices.as_ref())
+                {
                     if !out.contains(&p.as_path()) {
                         out.push(p.as_path());
                     }
@@ -137,7 +146,7 @@ impl Mounts {
                 "cgroup" => mounts.v1.push(Mount {
                     controllers: super_opts
                         .split(',')
-                        .filter(|o| V1_CONTROLLERS.contains(o))
+                        .filter(|o| V1_CONTROLLERS.contains(o) || *o == V1_DEVICES)
                         .map(str::to_owned)
                         .collect(),
                     ..mount
@@ -218,6 +227,7 @@ impl Mounts {
             cpuacct: mount("cpuacct")?,
             pids: mount("pids")?,
             freezer: mount("freezer")?,
+            devices: self.v1_mount(V1_DEVICES).map(Path::to_path_buf),
         })
     }
 }
@@ -295,9 +305,10 @@ mod tests {
                 cpuacct: PathBuf::from("/sys/fs/cgroup/cpuacct"),
                 pids: PathBuf::from("/sys/fs/cgroup/pids"),
                 freezer: PathBuf::from("/sys/fs/cgroup/freezer"),
+                devices: Some(PathBuf::from("/sys/fs/cgroup/devices")),
             }
         );
-        assert_eq!(layout.mount_points().len(), 5);
+        assert_eq!(layout.mount_points().len(), 6);
     }
 
     #[test]
@@ -329,8 +340,9 @@ mod tests {
         assert!(!hybrid);
         assert_eq!(cpu, &PathBuf::from("/sys/fs/cgroup/cpu,cpuacct"));
         assert_eq!(cpu, cpuacct);
-        // cpu and cpuacct count once.
+        // cpu and cpuacct count once; no devices hierarchy is mounted there.
         assert_eq!(layout.mount_points().len(), 4);
+        assert!(matches!(layout, Layout::V1 { devices: None, .. }));
     }
 
     #[test]

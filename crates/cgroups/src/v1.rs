@@ -30,25 +30,59 @@ pub(crate) struct Dirs {
     pub(crate) pids: PathBuf,
     /// In the freezer hierarchy.
     pub(crate) freezer: PathBuf,
+    /// In the devices hierarchy, when it is mounted (and, for a cgroup opened again, when the
+    /// cgroup has a directory there).
+    pub(crate) devices: Option<PathBuf>,
 }
 
 impl Dirs {
     /// The directories without duplicates, memory first.
     pub(crate) fn distinct(&self) -> Vec<&Path> {
-        let mut out: Vec<&Path> = Vec::with_capacity(5);
+        let mut out: Vec<&Path> = Vec::with_capacity(6);
         for dir in [
             &self.memory,
             &self.cpu,
             &self.cpuacct,
             &self.pids,
             &self.freezer,
-        ] {
+        ]
+        .into_iter()
+        .chain(self.devices.as_ref())
+        {
             if !out.contains(&dir.as_path()) {
                 out.push(dir.as_path());
             }
         }
         out
     }
+}
+
+/// The devices a container may use, as runc's and Docker's defaults have them: any character or
+/// block device may be created (`m`), and read and written (`rw`) are only `/dev/null`,
+/// `/dev/zero`, `/dev/full`, `/dev/random`, `/dev/urandom`, `/dev/tty`, `/dev/console`,
+/// `/dev/ptmx` and the terminals of `/dev/pts`.
+pub(crate) const ALLOWED_DEVICES: [&str; 11] = [
+    "c *:* m",
+    "b *:* m",
+    "c 1:3 rwm",
+    "c 1:5 rwm",
+    "c 1:7 rwm",
+    "c 1:8 rwm",
+    "c 1:9 rwm",
+    "c 5:0 rwm",
+    "c 5:1 rwm",
+    "c 5:2 rwm",
+    "c 136:* rwm",
+];
+
+/// Denies every device, then allows [`ALLOWED_DEVICES`] (`devices.deny`, `devices.allow`). The
+/// cgroup must have no child yet (the kernel refuses a deny-all above children).
+pub(crate) fn restrict_devices(dir: &Path) -> Result<()> {
+    fsio::write(&dir.join("devices.deny"), "a")?;
+    for rule in ALLOWED_DEVICES {
+        fsio::write(&dir.join("devices.allow"), rule)?;
+    }
+    Ok(())
 }
 
 /// Writes `limits`. Every value is checked before the first write, so an invalid combination
@@ -252,6 +286,7 @@ mod tests {
             cpuacct: root.join("cpuacct/c1"),
             pids: root.join("pids/c1"),
             freezer: root.join("freezer/c1"),
+            devices: None,
         };
         seed(
             &dirs.memory,
@@ -450,7 +485,13 @@ mod tests {
             cpuacct: PathBuf::from("/cpu,cpuacct/c"),
             pids: PathBuf::from("/p/c"),
             freezer: PathBuf::from("/f/c"),
+            devices: None,
         };
         assert_eq!(dirs.distinct().len(), 4);
+        let with_devices = Dirs {
+            devices: Some(PathBuf::from("/d/c")),
+            ..dirs
+        };
+        assert_eq!(with_devices.distinct().len(), 5);
     }
 }

@@ -342,3 +342,64 @@ fn oom_kill_is_counted() {
     cgroup.kill_all().expect("kill_all");
     cgroup.delete().expect("delete");
 }
+
+/// Whether this host mounts the v1 devices controller.
+fn devices_mounted() -> bool {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .expect("read mountinfo")
+        .lines()
+        .filter_map(|l| l.split_once(" - "))
+        .any(|(_, right)| {
+            let mut f = right.split(' ');
+            f.next() == Some("cgroup")
+                && f.nth(1)
+                    .is_some_and(|o| o.split(',').any(|x| x == "devices"))
+        })
+}
+
+#[test]
+fn devices_are_denied_but_docker_defaults() {
+    let mut guard = Guard::new();
+    let cgroup = guard.create("dev", &Limits::default());
+    let with_list: Vec<&Path> = cgroup
+        .paths()
+        .into_iter()
+        .filter(|d| d.join("devices.list").exists())
+        .collect();
+    if !devices_mounted() {
+        // v2 hosts (no BPF device program yet) and v1 hosts without the controller.
+        assert!(with_list.is_empty(), "{with_list:?}");
+        return;
+    }
+    assert_eq!(with_list.len(), 1, "one devices directory: {with_list:?}");
+    let list = read(&with_list[0].join("devices.list"));
+    let mut got: Vec<&str> = list.lines().collect();
+    got.sort_unstable();
+    let mut want = vec![
+        "c *:* m",
+        "b *:* m",
+        "c 1:3 rwm",
+        "c 1:5 rwm",
+        "c 1:7 rwm",
+        "c 1:8 rwm",
+        "c 1:9 rwm",
+        "c 5:0 rwm",
+        "c 5:1 rwm",
+        "c 5:2 rwm",
+        "c 136:* rwm",
+    ];
+    want.sort_unstable();
+    assert_eq!(got, want, "devices.list of {}", with_list[0].display());
+
+    // A cgroup made before the devices controller was used (no directory there) opens still.
+    std::fs::remove_dir(with_list[0]).expect("rmdir the devices directory");
+    let reopened = Cgroup::open(&guard.parent(), "dev").expect("open without a devices dir");
+    assert!(
+        reopened
+            .paths()
+            .iter()
+            .all(|d| !d.join("devices.list").exists()),
+        "{:?}",
+        reopened.paths()
+    );
+}

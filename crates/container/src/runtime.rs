@@ -757,11 +757,8 @@ impl Container {
     /// log file goes with the state directory when it is the default one; overlay layer, upper
     /// and work directories belong to the caller and are left alone.
     pub fn delete(mut self) -> Result<()> {
-        let running = self.container_alive()
-            || Cgroup::open(&self.config.cgroup_parent, &self.id)
-                .and_then(|c| c.pids())
-                .is_ok_and(|pids| !pids.is_empty());
-        if running {
+        // Whatever else is left in the cgroup (an exec helper, say) is killed with it below.
+        if self.container_alive() {
             self.kill_everything()?;
         }
         // The shim records the exit and exits right after PID 1 is gone.

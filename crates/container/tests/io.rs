@@ -319,7 +319,7 @@ fn pid_1_and_exec_processes_are_in_the_container_cgroup() {
         text.lines()
             .filter(|l| {
                 let controllers = l.split(':').nth(1).unwrap_or_default();
-                ["memory", "pids", "freezer"]
+                ["memory", "pids", "freezer", "devices"]
                     .iter()
                     .any(|c| controllers.split(',').any(|x| x == *c))
                     || l.starts_with("0::") && cgroup.path_v2().is_some()
