@@ -1,5 +1,6 @@
 //! One container's cgroup: created at `<parent>/<name>` in every hierarchy used (the unified one on
-//! v2; memory, cpu, cpuacct, pids and freezer on v1 and hybrid hosts), and everything the runtime
+//! v2; memory, cpu, cpuacct, pids, freezer and, when mounted, devices on v1 and hybrid hosts), and
+//! everything the runtime
 //! does with it.
 
 use crate::error::{CgroupError, Result};
@@ -226,7 +227,8 @@ impl Cgroup {
     }
 
     /// Every directory of the cgroup, once each: the unified one on v2; memory, cpu, cpuacct (if not
-    /// co-mounted with cpu), pids and freezer on v1. Writing a pid to `cgroup.procs` in each is what
+    /// co-mounted with cpu), pids, freezer and devices (when mounted) on v1. Writing a pid to
+    /// `cgroup.procs` in each is what
     /// [`Cgroup::add_pid`] does.
     pub fn paths(&self) -> Vec<&Path> {
         match &self.backend {

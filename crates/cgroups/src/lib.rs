@@ -5,8 +5,8 @@
 //! The host decides the hierarchy ([`detect`]): unified v2 (production distributions), legacy v1,
 //! or hybrid (v1 controllers plus a controller-less `cgroup2` at `/sys/fs/cgroup/unified`), where
 //! the v1 controllers are used. A container's cgroup lives at `<parent>/<name>` in every hierarchy
-//! used: the unified one on v2; memory, cpu, cpuacct, pids and freezer on v1 (cpuset is avoided, so
-//! nothing needs copying from the parent).
+//! used: the unified one on v2; memory, cpu, cpuacct, pids, freezer and, when mounted, devices on
+//! v1 (cpuset is avoided, so nothing needs copying from the parent).
 //!
 //! Everything is done with plain reads and writes of the cgroup files, found from
 //! `/proc/self/mountinfo`. `libcgroups` 0.7 was read and not wrapped: its v2 manager only creates

@@ -4,7 +4,8 @@
 //! Files used: memory (`memory.limit_in_bytes`, `memory.memsw.limit_in_bytes` when the kernel does
 //! swap accounting, `memory.usage_in_bytes`, `memory.stat`, `memory.oom_control`, `memory.failcnt`),
 //! cpu (`cpu.cfs_quota_us`, `cpu.cfs_period_us`, `cpu.shares`), cpuacct (`cpuacct.usage`), pids
-//! (`pids.max`, `pids.current`), freezer (`freezer.state`), and `cgroup.procs` in each.
+//! (`pids.max`, `pids.current`), freezer (`freezer.state`), devices (`devices.deny`,
+//! `devices.allow`: Docker's allow-list), and `cgroup.procs` and `tasks` in each.
 
 use crate::error::{CgroupError, Result};
 use crate::format::{self, FreezerState};
